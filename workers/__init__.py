@@ -1,0 +1,1 @@
+"""Fleet workers: market data, bot, risk service, recorder, strategies, indicators, execution."""
