@@ -8,6 +8,7 @@ documents' names (``atr_stop_mult``, ``ema_fast``...).
 """
 
 from tradefleet.api.errors import ManifestError
+from tradefleet.api.riskpolicy import CapitalPool, CorrelationCluster, HaltAction, RiskPolicy, RiskPolicySpec
 from tradefleet.api.manifest import load_manifest_file, load_manifests
 from tradefleet.api.tradingbot import (
     API_GROUP,
@@ -26,7 +27,12 @@ from tradefleet.api.tradingbot import (
 __all__ = [
     "API_GROUP",
     "API_VERSION",
+    "CapitalPool",
+    "CorrelationCluster",
     "CredentialsSecretRef",
+    "HaltAction",
+    "RiskPolicy",
+    "RiskPolicySpec",
     "ExchangeEndpoints",
     "ExecutionSpec",
     "ManifestError",

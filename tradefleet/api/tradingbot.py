@@ -158,6 +158,13 @@ class RiskLimitsSpec(WireModel):
     max_open_orders: int = Field(default=10, ge=1, le=200, description="Seed MAX_OPEN_ORDERS.")
 
 
+class TakeProfitTier(WireModel):
+    """One take-profit tier: at ``r`` times the initial stop distance, close ``fraction``."""
+
+    r: float = Field(gt=0, le=100, description="Target as a multiple of the stop distance (R).")
+    fraction: float = Field(gt=0, le=1, description="Share of the initial quantity to close.")
+
+
 class ExecutionSpec(WireModel):
     """How signals become orders (DESIGN.md, execution)."""
 
@@ -166,10 +173,10 @@ class ExecutionSpec(WireModel):
         description="A market fill further than this from the reference price is rolled back "
         "(seed SLIPPAGE_CAP 0.002 = 20 bps).",
     )
-    take_profit_r: list[Annotated[float, Field(gt=0)]] = Field(
+    tp_tiers: list[TakeProfitTier] = Field(
         default_factory=list, max_length=5,
-        description="Take-profit tiers as R multiples of the initial stop distance; each tier "
-        "closes an equal share of the position with a reduce-only order.",
+        description="Take-profit tiers (seed tp_tiers [[R, fraction]]): each closes its fraction "
+        "of the initial quantity with a reduce-only order at entry ± R × stop distance.",
     )
     trailing: bool = Field(default=True, description="Trail the stop (only ever tightens).")
     working_type: WorkingType = Field(default=WorkingType.MARK_PRICE)
@@ -178,11 +185,14 @@ class ExecutionSpec(WireModel):
                                   description="Seed ORDER_TIMEOUT_MS.")
     max_retries: int = Field(default=3, ge=0, le=10)
 
-    @field_validator("take_profit_r")
+    @field_validator("tp_tiers")
     @classmethod
-    def _ascending(cls, tiers: list[float]) -> list[float]:
-        if tiers != sorted(set(tiers)):
-            raise ValueError("tiers must be strictly ascending R multiples, e.g. [1.5, 3]")
+    def _tiers_ascending_and_within_position(cls, tiers: list[TakeProfitTier]) -> list[TakeProfitTier]:
+        rs = [t.r for t in tiers]
+        if rs != sorted(set(rs)):
+            raise ValueError("tiers must have strictly ascending r, e.g. [{r: 1}, {r: 2}]")
+        if sum(t.fraction for t in tiers) > 1 + 1e-9:
+            raise ValueError("tier fractions add up to more than 1 (the whole position)")
         return tiers
 
 
