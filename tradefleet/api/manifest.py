@@ -9,7 +9,10 @@ import yaml
 from pydantic import ValidationError
 
 from tradefleet.api.errors import ManifestError, describe_validation_error
+from tradefleet.api.riskpolicy import RiskPolicy
 from tradefleet.api.tradingbot import TradingBot
+
+MODELS = {"TradingBot": TradingBot, "RiskPolicy": RiskPolicy}
 
 # Kinds a fleet folder may hold besides TradingBot; loaders for them are registered by kind.
 KNOWN_KINDS = {"TradingBot", "RiskPolicy", "Backtest"}
@@ -46,14 +49,15 @@ def _files(paths: Iterable[str | pathlib.Path]) -> list[pathlib.Path]:
     return out
 
 
-def load_manifests(paths: Iterable[str | pathlib.Path], kind: str = "TradingBot") -> list[TradingBot]:
+def load_manifests(paths: Iterable[str | pathlib.Path], kind: str = "TradingBot") -> list:
     """Load and validate every ``kind`` document under ``paths`` (files or folders).
 
-    Returns the TradingBots in file order. Raises ManifestError for the first file with a bad
+    ``kind`` is TradingBot or RiskPolicy. Returns the models in file order. Raises ManifestError for the first file with a bad
     document, listing every bad field as ``spec.field: reason (got value)``; also when two
     bots share ``namespace/name``.
     """
-    bots: list[TradingBot] = []
+    model = MODELS[kind]
+    bots: list = []
     seen: dict[str, str] = {}
     for path in _files(paths):
         for i, doc in enumerate(load_manifest_file(path)):
@@ -61,11 +65,12 @@ def load_manifests(paths: Iterable[str | pathlib.Path], kind: str = "TradingBot"
                 continue
             name = (doc.get("metadata") or {}).get("name", f"document {i}")
             try:
-                bot = TradingBot.model_validate(doc)
+                bot = model.model_validate(doc)
             except ValidationError as exc:
                 raise ManifestError(f"{path} ({kind} {name})", describe_validation_error(exc, "")) from None
-            if bot.key in seen:
-                raise ManifestError(str(path), [f"metadata.name: {bot.key} already defined in {seen[bot.key]}"])
-            seen[bot.key] = str(path)
+            key = f"{bot.metadata.namespace}/{bot.metadata.name}"
+            if key in seen:
+                raise ManifestError(str(path), [f"metadata.name: {key} already defined in {seen[key]}"])
+            seen[key] = str(path)
             bots.append(bot)
     return bots
