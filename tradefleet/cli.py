@@ -21,5 +21,48 @@ def _main() -> None:
     """tradefleet components and tools."""
 
 
+@app.command()
+def exsim(
+    data: str = typer.Option(..., "--data", help="data folder laid out like data/binance-um"),
+    speed: float = typer.Option(20.0, "--speed", help="replay speed in 1m bars per second"),
+    port: int = typer.Option(9010, "--port", help="TCP port (0 = any free port)"),
+    host: str = typer.Option("127.0.0.1", "--host", help="bind address (0.0.0.0 in a pod)"),
+    api_key: list[str] = typer.Option(None, "--api-key", help="API key (repeatable; "
+                                      "default EXSIM_API_KEY, else exsim-key)"),
+    api_secret: list[str] = typer.Option(None, "--api-secret", help="secret of the "
+                                         "--api-key at the same position (repeatable)"),
+    initial_balance: str = typer.Option("10000", "--initial-balance",
+                                        help="USDT deposited in every account"),
+    symbols: list[str] = typer.Option(None, "--symbols", help="symbols to replay "
+                                      "(repeatable or comma-separated; default all)"),
+    paused: bool = typer.Option(False, "--paused", help="start paused; step via /admin"),
+    log_level: str = typer.Option("info", "--log-level"),
+) -> None:
+    """Run exsim, the Binance USDⓈ-M futures simulator, replaying recorded klines."""
+    from decimal import Decimal, InvalidOperation
+
+    from tradefleet.exsim.server import ServerConfig
+    from tradefleet.exsim.server.main import run
+
+    keys, secrets = api_key or [], api_secret or []
+    if len(keys) != len(secrets):
+        raise typer.BadParameter(f"{len(keys)} --api-key but {len(secrets)} --api-secret; "
+                                 "give one secret per key", param_hint="--api-secret")
+    try:
+        balance = Decimal(initial_balance)
+    except InvalidOperation:
+        raise typer.BadParameter(f"not a number: {initial_balance!r}",
+                                 param_hint="--initial-balance") from None
+    syms = [s.strip().upper() for item in (symbols or []) for s in item.split(",") if s.strip()]
+    try:
+        config = ServerConfig(data_dir=data, speed=speed, host=host, port=port,
+                              api_keys=list(zip(keys, secrets)), initial_balance=balance,
+                              symbols=syms or None, paused=paused)
+        config.resolved_keys()
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+    run(config, log_level=log_level)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

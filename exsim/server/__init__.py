@@ -18,7 +18,7 @@ from .data import DataError, MarketData, load_market_data
 
 __all__ = ["Exsim", "ServerThread", "create_app", "serve", "ServerConfig", "DEFAULT_API_KEY",
            "DEFAULT_API_SECRET", "DEFAULT_PORT", "DataError", "MarketData", "load_market_data",
-           "ccxt_urls"]
+           "ccxt_urls", "ccxt_linear_errors"]
 
 
 def ccxt_urls(base_url: str) -> dict:
@@ -33,3 +33,17 @@ def ccxt_urls(base_url: str) -> dict:
         "fapiPublicV3": f"{base}/fapi/v3", "fapiPrivate": f"{base}/fapi/v1",
         "fapiPrivateV2": f"{base}/fapi/v2", "fapiPrivateV3": f"{base}/fapi/v3",
     }}
+
+
+def ccxt_linear_errors(exchange) -> None:
+    """Give a ccxt ``binanceusdm`` pointed at exsim the exception classes it uses on
+    ``fapi.binance.com``.
+
+    ccxt picks its USDⓈ-M-only error table (``exceptions['linear']``: -2019
+    InsufficientFunds, -2021 OrderImmediatelyFillable, -2022/-4164 InvalidOrder, -5022
+    OrderNotFillable, ...) by the request URL's host, which an override changes; without
+    this those codes raise the base ``ExchangeError`` (the code is in the message either
+    way). Mutates only this client instance's table.
+    """
+    exact = exchange.exceptions["exact"]
+    exchange.exceptions["exact"] = {**exact, **exchange.exceptions["linear"]["exact"]}

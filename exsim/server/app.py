@@ -132,6 +132,7 @@ class Exsim:
             "finished": r.finished,
             "speed_bars_per_sec": r.speed,
             "ws_clients": len(self.hub.clients),
+            "ws_streams": self.hub.stream_count,
             "server_time": int(time.time() * 1000),
             "accounts": [{"account_id": k.account_id, "api_key": k.key} for k in self.keys.keys],
             "faults": self.faults.to_dict(),
@@ -164,7 +165,7 @@ def create_app(config: ServerConfig) -> FastAPI:
 
 
 def _uvicorn_config(app: FastAPI, host: str, port: int, log_level: str) -> uvicorn.Config:
-    return uvicorn.Config(app, host=host, port=port, log_level=log_level, ws="websockets",
+    return uvicorn.Config(app, host=host, port=port, log_level=log_level, ws="websockets-sansio",
                           lifespan="on", access_log=False, ws_ping_interval=20.0,
                           ws_ping_timeout=20.0)
 

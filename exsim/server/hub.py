@@ -130,6 +130,11 @@ class StreamHub:
         client.listen_keys[listen_key] = account_id
         self._by_account[account_id].add(client)
 
+    @property
+    def stream_count(self) -> int:
+        """Distinct market streams with at least one subscriber."""
+        return len(self._by_stream)
+
     def subscriptions(self, client: StreamClient) -> list[str]:
         """Every stream name the client receives (market streams and listenKeys)."""
         return sorted(client.streams) + sorted(client.listen_keys)

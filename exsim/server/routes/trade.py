@@ -124,7 +124,12 @@ def query_open_order(ex: "Exsim", params: Params, key: ApiKey) -> dict:
 
 def cancel_order(ex: "Exsim", params: Params, key: ApiKey) -> dict:
     """``DELETE /fapi/v1/order?symbol&(orderId|origClientOrderId)``; -2011 when unknown."""
-    order = _find(ex, params, key, "orderId", "origClientOrderId")
+    try:
+        order = _find(ex, params, key, "orderId", "origClientOrderId")
+    except ExchangeError as e:
+        if e.code == -2013:
+            raise ApiError(-2011, msg="Unknown order sent.") from None
+        raise
     if is_algo(order):
         raise ApiError(-2011, msg="Unknown order sent.")
     return ex.engine.cancel_order(key.account_id, order.symbol, order_id=order.order_id,
