@@ -122,11 +122,13 @@ class RollingStdDev:
     result agrees with an exact two-pass computation (talipp ``StdDev``) to ~1e-12 relative.
 
     ``update(x)`` returns σ once ``period`` values were seen (``warmup == period``), else
-    None; ``mean`` holds μ. Units are those of ``x``.
+    None; ``mean`` holds μ, kept as TA-Lib's running sum so it is bit-for-bit ``talib.SMA``
+    (a close exactly at the middle band compares the same way as there). Units are those
+    of ``x``.
     """
 
     __slots__ = ("period", "warmup", "value", "mean", "_buf", "_i", "_n", "_k",
-                 "_s1", "_s2", "_since")
+                 "_s1", "_s2", "_since", "_sum")
 
     def __init__(self, period: int = 20) -> None:
         self.period = check_period("period", period)
@@ -144,6 +146,7 @@ class RollingStdDev:
         self._s1 = 0.0
         self._s2 = 0.0
         self._since = 0
+        self._sum = 0.0
 
     @property
     def ready(self) -> bool:
@@ -167,6 +170,7 @@ class RollingStdDev:
         n = self.period
         i = self._i
         buf = self._buf
+        self._sum = (self._sum - buf[i]) + x  # TA-Lib TA_SMA order (buf holds 0.0 in warmup)
         if self._n < n:
             buf[i] = x
             self._n += 1
@@ -187,6 +191,6 @@ class RollingStdDev:
                 self._rebase()
         m1 = self._s1 / n
         var = self._s2 / n - m1 * m1
-        self.mean = self._k + m1
+        self.mean = self._sum / n
         v = self.value = sqrt(var) if var > 0.0 else 0.0
         return v
