@@ -55,15 +55,12 @@ class EmaCross(Strategy):
     Params = EmaCrossParams
     params: EmaCrossParams
 
-    __slots__ = ("_fast", "_slow", "_fast_update", "_slow_update", "_trend", "_stop_pct",
-                 "_shorts")
+    __slots__ = ("_fast", "_slow", "_trend", "_stop_pct", "_shorts")
 
     def reset(self) -> None:
         p = self.params
         self._fast = EMA(p.ema_fast)
         self._slow = EMA(p.ema_slow)
-        self._fast_update = self._fast.update
-        self._slow_update = self._slow.update
         self._trend = 0  # sign of fast − slow: 1, −1, 0 before both EMAs exist
         self._stop_pct = p.stop_pct
         self._shorts = p.allow_shorts
@@ -80,10 +77,25 @@ class EmaCross(Strategy):
         self._last_time = t
         self._bars += 1
         close = bar.close
-        fast = self._fast_update(close)
-        slow = self._slow_update(close)
-        if slow is None:  # the fast EMA is ready first (ema_fast < ema_slow)
-            return None
+        # EMA.update's steady-state branch inlined (same operations, same order): this is
+        # the backtester's headline path, and two method calls are a third of its cost.
+        # The EMA objects keep the state and still do their own SMA seeding.
+        f = self._fast
+        fast = f.value
+        if fast is not None:
+            fast += f.alpha * (close - fast)
+            f.value = fast
+        else:
+            fast = f.update(close)
+        s = self._slow
+        slow = s.value
+        if slow is not None:
+            slow += s.alpha * (close - slow)
+            s.value = slow
+        else:
+            slow = s.update(close)
+            if slow is None:  # the fast EMA is ready first (ema_fast < ema_slow)
+                return None
         if fast > slow:
             if self._trend > 0:
                 return None

@@ -12,7 +12,7 @@ from .types import Bar, Signal
 
 
 class MeanReversionParams(StrategyParams):
-    """Parameters of :class:`MeanReversion` (seed 004 safe-list params ``rsi_period``, ``bb_std``)."""
+    """Parameters of :class:`MeanReversion` (seed 004 safe-list: ``rsi_period``, ``bb_std``)."""
 
     rsi_period: PositiveInt = Field(default=14, le=10_000,
                                     description="Wilder RSI period, bars.")
