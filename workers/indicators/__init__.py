@@ -1,5 +1,8 @@
 """Incremental technical indicators: pure, deterministic, O(1) per update, floats inside.
 
+(Amortised O(1) for the rolling stddev and Donchian channel; the funding-rate
+:class:`RollingPercentile` is O(m) in its window size and never on the per-bar path.)
+
 Every indicator is a small ``__slots__`` class fed one observation at a time, for the live
 bot worker, paper trading and the backtester alike (no I/O, no clock, no numpy):
 
@@ -14,20 +17,16 @@ Seeding follows TA-Lib (the tests compare against ``talib`` on the real Binance 
 ``data/binance-um`` to 1e-9 relative error): EMA starts from the SMA of its first
 ``period`` inputs; RSI and ATR use Wilder's smoothing seeded with simple means.
 
-=====================  ================================  ==============================
-class                  inputs                            output
-=====================  ================================  ==============================
-:class:`SMA`           x                                 mean of last n
-:class:`EMA`           x                                 SMA-seeded EMA
-:class:`RollingStdDev` x                                 population σ (and ``mean``)
-:class:`RSI`           close                             Wilder RSI, 0..100
-:class:`TrueRange`     high, low, close                  Wilder TR
-:class:`ATR`           high, low, close                  Wilder ATR (TA-Lib seeding)
-:class:`BollingerBands` close                            SMA ± k·σ
-:class:`KeltnerChannel` high, low, close                 EMA ± k·ATR
-:class:`DonchianChannel` high, low                       highest high / lowest low
-:class:`RollingPercentile` value, time_ms                percentile(q) over a time window
-=====================  ================================  ==============================
+Classes (inputs → output):
+
+- :class:`SMA` (x → mean of the last n), :class:`EMA` (x → SMA-seeded EMA)
+- :class:`RollingStdDev` (x → population σ, plus ``mean``)
+- :class:`RSI` (close → Wilder RSI, 0..100)
+- :class:`TrueRange` and :class:`ATR` (high, low, close → Wilder TR / ATR)
+- :class:`BollingerBands` (close → SMA ± k·σ)
+- :class:`KeltnerChannel` (high, low, close → EMA ± k·ATR)
+- :class:`DonchianChannel` (high, low → highest high / lowest low)
+- :class:`RollingPercentile` (value, time_ms → ``percentile(q)`` over a time window)
 """
 
 from .channels import BollingerBands, DonchianChannel, KeltnerChannel

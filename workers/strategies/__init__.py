@@ -25,35 +25,32 @@ Interface (:class:`Strategy`)::
   indicator values and rule that fired it).
 - Sizing, risk checks, order placement and rounding to exchange filters happen downstream.
 
-Rehydration: replay ``warmup_bars`` (or more) historical bars through ``on_bar``, ignore
-the signals, then ``set_position`` with the exchange position. A bar whose close time is
-not after the last one is ignored, so overlapping history and live feeds are harmless.
+Rehydration: replay historical bars through ``on_bar``, ignore the signals, then
+``set_position`` with the exchange position. ``warmup_bars`` is the minimum; EMA, RSI and
+ATR have infinite memory (Wilder's ATR(14) forgets a seed difference by (13/14)^n), so
+replaying about 15× the longest period makes the indicators agree with a long-running
+instance to ~1e-6. A bar whose close time is not after the last one is ignored, so
+overlapping history and live feeds are harmless.
 
 Registry: :data:`STRATEGIES` maps a name to its class; :func:`params_model` gives the
 frozen pydantic params model (unknown names refused, naming the field) the TradingBot
 spec validates ``strategy.params`` with.
 
-===================  =============================================================
-name                 params (defaults)
-===================  =============================================================
-``ema_cross``        ema_fast=20, ema_slow=50 (> ema_fast), allow_shorts=False,
-                     stop_pct=0.01
-``momentum``         breakout_period=20, breakout_atr_mult=0.5, atr_period=14,
-                     atr_stop_mult=2.0, atr_trail_mult=3.0, atr_min_pct=0.001,
-                     atr_min_pct_by_symbol={}, allow_shorts=True,
-                     funding_long_max=0.0005, funding_short_min=-0.0005,
-                     use_funding_percentiles=False, funding_pctl_lookback_days=14,
-                     funding_long_max_pctl=90, funding_short_min_pctl=10,
-                     no_trade_funding_window_s=300
-``keltner_breakout`` ema_period=20, atr_period=14, keltner_mult=2.0, allow_shorts=True,
-                     atr_stop_mult=2.0, atr_trail_mult=None
-``donchian_breakout`` entry_period=20, exit_period=10 (<= entry_period),
-                     allow_shorts=True, atr_period=20, atr_stop_mult=2.0,
-                     atr_trail_mult=None
-``mean_reversion``   rsi_period=14, rsi_oversold=30, rsi_overbought=70 (> oversold),
-                     bb_period=20, bb_std=2.0, allow_shorts=False, atr_period=14,
-                     atr_stop_mult=2.0
-===================  =============================================================
+Params (defaults):
+
+- ``ema_cross``: ema_fast=20, ema_slow=50 (> ema_fast), allow_shorts=False (alias
+  ema_allow_shorts), stop_pct=0.01.
+- ``momentum``: breakout_period=20, breakout_atr_mult=0.5, atr_period=14,
+  atr_stop_mult=2.0, atr_trail_mult=3.0, atr_min_pct=0.001, atr_min_pct_by_symbol={},
+  allow_shorts=True, funding_long_max=0.0005, funding_short_min=-0.0005,
+  use_funding_percentiles=False, funding_pctl_lookback_days=14, funding_long_max_pctl=90,
+  funding_short_min_pctl=10, no_trade_funding_window_s=300.
+- ``keltner_breakout``: ema_period=20, atr_period=14, keltner_mult=2.0, allow_shorts=True,
+  atr_stop_mult=2.0, atr_trail_mult=None.
+- ``donchian_breakout``: entry_period=20, exit_period=10 (<= entry_period),
+  allow_shorts=True, atr_period=20, atr_stop_mult=2.0, atr_trail_mult=None.
+- ``mean_reversion``: rsi_period=14, rsi_oversold=30, rsi_overbought=70 (> oversold),
+  bb_period=20, bb_std=2.0, allow_shorts=False, atr_period=14, atr_stop_mult=2.0.
 """
 
 from .base import Strategy, StrategyParams
