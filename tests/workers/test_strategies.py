@@ -596,6 +596,15 @@ def test_bad_position_and_funding_input_is_refused_and_changes_nothing():
     assert state["indicators"]["funding_window_events"] == 1
 
 
+def test_funding_and_mark_accept_numpy_scalars_from_a_backtest_array():
+    strategy = build_strategy("momentum", "BTCUSDT")
+    strategy.on_funding(np.float64(0.0001), np.int64(1746403200000))
+    strategy.on_mark(np.float64(94_000.5), np.int64(1746403200000))
+    state = json.loads(json.dumps(strategy.state()))
+    assert (state["funding_rate"], state["funding_time"]) == (0.0001, 1746403200000)
+    assert state["mark_price"] == 94_000.5
+
+
 def test_signal_to_dict_is_json_ready_and_explains_itself():
     strategy = build_strategy("momentum", "BTCUSDT")
     signal = run(strategy, _data.bars(), _data.funding())[0]

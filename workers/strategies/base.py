@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import math
+import numbers
 import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -104,6 +105,7 @@ class Strategy(abc.ABC):
         ValueError for a non-finite rate or a non-integer time, changing nothing.
         """
         self._check_funding(rate, funding_time_ms)
+        funding_time_ms = int(funding_time_ms)
         if self._funding_time is not None and funding_time_ms < self._funding_time:
             return
         self._funding_rate = float(rate)
@@ -114,9 +116,10 @@ class Strategy(abc.ABC):
 
         Raises ValueError for a non-finite or non-positive price, changing nothing.
         """
-        if isinstance(price, bool) or not isinstance(price, (int, float)) \
+        if isinstance(price, bool) or not isinstance(price, numbers.Real) \
                 or not math.isfinite(price) or price <= 0:
             raise ValueError(f"mark price must be a finite number > 0 USDT, got {price!r}")
+        time_ms = int(time_ms)
         if self._mark_time is not None and time_ms < self._mark_time:
             return
         self._mark_price = float(price)
@@ -136,7 +139,7 @@ class Strategy(abc.ABC):
         """
         s = Side.parse(side)
         if entry_price is not None and (
-            isinstance(entry_price, bool) or not isinstance(entry_price, (int, float))
+            isinstance(entry_price, bool) or not isinstance(entry_price, numbers.Real)
             or not math.isfinite(entry_price) or entry_price <= 0
         ):
             raise ValueError(f"entry_price must be a finite price > 0 USDT, got {entry_price!r}")
@@ -216,9 +219,9 @@ class Strategy(abc.ABC):
     # ----------------------------------------------------------------------- helpers
     @staticmethod
     def _check_funding(rate: float, funding_time_ms: int) -> None:
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not math.isfinite(rate):
+        if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not math.isfinite(rate):
             raise ValueError(f"funding rate must be a finite fraction, got {rate!r}")
-        if isinstance(funding_time_ms, bool) or not isinstance(funding_time_ms, int) \
+        if isinstance(funding_time_ms, bool) or not isinstance(funding_time_ms, numbers.Integral) \
                 or funding_time_ms < 0:
             raise ValueError(
                 f"funding_time_ms must be integer UTC milliseconds, got {funding_time_ms!r}")

@@ -84,9 +84,9 @@ class MomentumParams(StrategyParams):
 class Momentum(Strategy):
     """ATR breakout.
 
-    Each bar: ``ATR_eff = max(ATR(atr_period), close × atr_min_pct)`` (the floor alone while
-    the ATR is warming up). With ``H``/``L`` the highest high / lowest low of the
-    ``breakout_period`` bars *before* this one:
+    Each bar: ``ATR_eff = max(ATR(atr_period), close × atr_min_pct)``, the ATR including this
+    bar (the floor alone while the ATR is warming up). With ``H``/``L`` the highest high /
+    lowest low of the ``breakout_period`` bars *before* this one:
 
     - ``close > H + breakout_atr_mult × ATR_eff`` → ``enter_long``, stop
       ``close − atr_stop_mult × ATR_eff``, trailing distance ``atr_trail_mult × ATR_eff``;
@@ -95,7 +95,8 @@ class Momentum(Strategy):
 
     Entries are skipped inside the no-trade window around funding times and when the
     funding filter blocks that side; a breakout against an open position still exits it
-    (exits are never blocked). Otherwise positions end at the exchange stop, which
+    (exits are never blocked). Until a funding rate is fed (``on_funding``) the funding
+    filter lets entries through. Otherwise positions end at the exchange stop, which
     :meth:`trail_stop` tightens.
     """
 
@@ -132,7 +133,7 @@ class Momentum(Strategy):
 
     def on_funding(self, rate: float, funding_time_ms: int) -> None:
         super().on_funding(rate, funding_time_ms)
-        self._funding.update(float(rate), funding_time_ms)
+        self._funding.update(float(rate), int(funding_time_ms))
 
     def effective_atr(self, price: float) -> float:
         """``max(ATR, price × atr_min_pct)`` in USDT (the floor alone before the ATR exists)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -70,9 +71,10 @@ class Bar(NamedTuple):
         not after ``open_time``.
         """
         for name, v in (("open", open), ("high", high), ("low", low), ("close", close)):
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+            ok = isinstance(v, numbers.Real) and not isinstance(v, bool)
+            if not (ok and math.isfinite(v) and v > 0):
                 raise ValueError(f"bar {name} must be a finite price > 0 USDT, got {v!r}")
-        if not (isinstance(volume, (int, float)) and math.isfinite(volume) and volume >= 0):
+        if not (isinstance(volume, numbers.Real) and math.isfinite(volume) and volume >= 0):
             raise ValueError(f"bar volume must be a finite number >= 0, got {volume!r}")
         if low > min(open, close) or high < max(open, close) or low > high:
             raise ValueError(
@@ -80,14 +82,14 @@ class Bar(NamedTuple):
                 f"close {close}"
             )
         for name, v in (("open_time", open_time), ("close_time", close_time)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 0:
                 raise ValueError(f"bar {name} must be integer UTC milliseconds, got {v!r}")
         if close_time <= open_time:
             raise ValueError(
                 f"bar close_time {close_time} must be after open_time {open_time}"
             )
-        return cls(open_time, float(open), float(high), float(low), float(close),
-                   float(volume), close_time)
+        return cls(int(open_time), float(open), float(high), float(low), float(close),
+                   float(volume), int(close_time))
 
     @classmethod
     def from_binance_kline(cls, k: Mapping[str, Any]) -> "Bar":
