@@ -42,7 +42,8 @@ class Order:
                  "position_side", "type", "tif", "price_ticks", "stop_ticks", "orig_lots",
                  "executed_lots", "cum_quote_units", "status", "reduce_only", "close_position",
                  "working_type", "price_protect", "time", "update_time", "triggered",
-                 "maker_ok", "pending_next_open", "margin_units")
+                 "maker_ok", "pending_next_open", "margin_units", "trig_dir", "trig_thr",
+                 "on_mark")
 
     def __init__(self, order_id: int, client_order_id: str, account_id: str, spec: SymbolSpec,
                  sym: int, side: int, position_side: int, type_: int, tif: int,
@@ -73,6 +74,9 @@ class Order:
         self.maker_ok = True          # False when it crossed at submission (taker fill)
         self.pending_next_open = False  # MARKET order waiting for the next bar's open
         self.margin_units = 0         # initial margin reserved while open (1e-8 USDT)
+        self.trig_dir = 0             # -1 fires when price <= trig_thr, +1 when price >= it
+        self.trig_thr = 0             # ticks
+        self.on_mark = False          # resting in the mark-price trigger set
 
     # -- Decimal views ------------------------------------------------------------------
     @property
@@ -128,10 +132,9 @@ class Order:
         return POSITION_SIDE_NAME[self.position_side]
 
     def _avg_str(self) -> str:
-        if not self.executed_lots:
-            return "0.00"
-        avg = self.avg_price.quantize(Decimal(1).scaleb(-max(self.spec.price_precision, 2) - 3))
-        return str(avg.normalize()) if avg == avg.to_integral_value() else f"{avg:f}"
+        # Binance prints avgPrice with a fixed number of decimals ("0.00000" when unfilled).
+        places = max(self.spec.price_precision, 5)
+        return f"{self.avg_price:.{places}f}"
 
     def to_binance(self) -> dict:
         """The order as ``GET /fapi/v1/order`` returns it (strings for numbers)."""
@@ -288,7 +291,8 @@ class Position:
     ``fee_units`` accumulates the open's commissions (for ``breakEvenPrice``).
     """
 
-    __slots__ = ("sym", "spec", "position_side", "lots", "cost_units", "fee_units", "update_time")
+    __slots__ = ("sym", "spec", "position_side", "lots", "cost_units", "fee_units", "update_time",
+                 "cum_realized_units")
 
     def __init__(self, sym: int, spec: SymbolSpec, position_side: int) -> None:
         self.sym = sym
@@ -298,6 +302,7 @@ class Position:
         self.cost_units = 0
         self.fee_units = 0
         self.update_time = 0
+        self.cum_realized_units = 0   # Σ realized PnL of this position (stream field "cr")
 
     @property
     def symbol(self) -> str:

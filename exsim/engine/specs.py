@@ -98,6 +98,8 @@ class SymbolSpec:
             raise ValueError(f"SymbolSpec {self.symbol}: market_step_size must be a multiple of step_size")
         if not 1 <= self.max_leverage <= 125:
             raise ValueError(f"SymbolSpec {self.symbol}: max_leverage must be in 1..125")
+        if _places(self.tick_size) > self.price_precision or _places(self.step_size) > self.quantity_precision:
+            raise ValueError(f"SymbolSpec {self.symbol}: tick/step finer than price/quantity precision")
         object.__setattr__(self, "tick_lot_units", int(units))
         object.__setattr__(self, "price_places", self.price_precision)
         object.__setattr__(self, "qty_places", self.quantity_precision)
