@@ -1188,7 +1188,7 @@ class Engine:
                     "positionAmt": spec.format_qty(p.position_amt),
                     "entryPrice": _dstr(p.entry_price),
                     "breakEvenPrice": _dstr(p.break_even_price),
-                    "markPrice": _dstr(spec.tick_size * mark),
+                    "markPrice": f"{spec.tick_size * mark:.8f}",
                     "unRealizedProfit": fmt_money(up),
                     "liquidationPrice": _dstr(liq.quantize(Decimal(1).scaleb(-8))) if liq else "0",
                     "leverage": str(lev),
