@@ -149,3 +149,65 @@ def test_malformed_request_is_refused_naming_the_field(field, value):
     wire = req("r1").to_dict() | {field: value}
     with pytest.raises(ValueError, match=field):
         CheckRequest.from_dict(wire)
+
+
+def test_position_grown_over_the_cap_by_a_price_move_is_auto_closed_after_grace():
+    policy = RiskPolicySpec(per_symbol_cap_usdt=1000, total_cap_usdt=5000, soft_cap_pct=0.2,
+                            soft_cap_grace_sec=60)
+    state = FleetState()
+    rules.record_position(policy, state, "default/a", "BTCUSDT", D(900), T0)
+    rules.record_position(policy, state, "default/a", "BTCUSDT", D(1100), T0 + 1_000)
+    assert state.soft_since_ms == {"symbol BTCUSDT": T0 + 1_000}
+    assert rules.auto_close(policy, state, T0 + 30_000) == []
+    assert rules.auto_close(policy, state, T0 + 61_000) == [("default/a", "BTCUSDT", D(100))]
+
+
+def test_position_beyond_the_soft_band_is_cut_back_to_the_cap_at_once():
+    policy = RiskPolicySpec(per_symbol_cap_usdt=1000, total_cap_usdt=5000, soft_cap_pct=0.1,
+                            soft_cap_grace_sec=300)
+    state = FleetState()
+    rules.record_position(policy, state, "default/a", "ETHUSDT", D(-1300), T0)
+    assert rules.auto_close(policy, state, T0) == [("default/a", "ETHUSDT", D(300))]
+
+
+def test_position_back_under_the_cap_stops_the_grace_clock():
+    policy = RiskPolicySpec(per_symbol_cap_usdt=1000, total_cap_usdt=5000, soft_cap_pct=0.2)
+    state = FleetState()
+    rules.record_position(policy, state, "default/a", "BTCUSDT", D(1100), T0)
+    rules.record_position(policy, state, "default/a", "BTCUSDT", D(900), T0 + 1)
+    assert state.soft_since_ms == {}
+
+
+def test_a_resent_trade_report_is_booked_once():
+    policy = RiskPolicySpec(daily_max_loss_usdt=150)
+    state = FleetState()
+    rules.record_trade(policy, state, "default/a", D(-100), None, T0, trade_id="t1")
+    assert rules.record_trade(policy, state, "default/a", D(-100), None, T0 + 1, trade_id="t1") is None
+    assert state.bot_days["default/a"].realized_pnl_usdt == D(-100)
+    assert "default/a" not in state.halts
+
+
+def test_a_bot_cannot_confirm_another_bots_reservation():
+    policy, state = RiskPolicySpec(), FleetState()
+    evaluate(policy, state, req("r1", bot="default/a"))
+    with pytest.raises(ValueError, match="belongs to bot default/a"):
+        rules.confirm(policy, state, "r1", "default/b")
+    assert "r1" in state.reservations
+
+
+@pytest.mark.parametrize("field,value", [
+    ("bot", "no-namespace"), ("bot", "Default/A"), ("symbol", "btc/usdt"),
+    ("notional_usdt", "NaN"), ("notional_usdt", "lots"), ("time_ms", True), ("mode", "real"),
+    ("request_id", ""), ("pool", "Main Pool"),
+])
+def test_malformed_field_is_refused_naming_it(field, value):
+    wire = req("r1").to_dict() | {field: value}
+    with pytest.raises(ValueError, match=f"field '{field}'"):
+        CheckRequest.from_dict(wire)
+
+
+def test_missing_field_is_refused_naming_it():
+    wire = req("r1").to_dict()
+    del wire["symbol"]
+    with pytest.raises(ValueError, match="field 'symbol': missing"):
+        CheckRequest.from_dict(wire)

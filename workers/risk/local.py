@@ -30,12 +30,12 @@ class LocalRiskChecker:
     async def confirm(self, reservation_id: str, bot: str, symbol: str,
                       filled_notional_usdt: Decimal) -> None:
         async with self._lock:
-            rules.confirm(self.policy, self.state, reservation_id)
+            rules.confirm(self.policy, self.state, reservation_id, bot)
 
     async def report_position(self, bot: str, symbol: str, notional_usdt: Decimal,
                               time_ms: int) -> None:
         async with self._lock:
-            rules.record_position(self.policy, self.state, bot, symbol, notional_usdt)
+            rules.record_position(self.policy, self.state, bot, symbol, notional_usdt, time_ms)
 
     async def report_trade(self, bot: str, symbol: str, realized_pnl_usdt: Decimal,
                            time_ms: int, equity_usdt: Decimal | None = None) -> None:

@@ -17,7 +17,7 @@ from decimal import Decimal
 
 from tradefleet.api.riskpolicy import RiskPolicySpec
 from tradefleet.workers.risk.protocol import CheckRequest, Decision, Outcome
-from tradefleet.workers.risk.state import FleetState, Reservation
+from tradefleet.workers.risk.state import MAX_TRADE_IDS, FleetState, Reservation
 
 
 def _cap_outcome(policy: RiskPolicySpec, state: FleetState, scope: str, after: Decimal,
@@ -113,45 +113,80 @@ def evaluate(policy: RiskPolicySpec, state: FleetState, req: CheckRequest) -> De
     return Decision(req.request_id, worst, reason, req.request_id, expires)
 
 
-def _clear_soft_clocks(policy: RiskPolicySpec, state: FleetState) -> None:
-    """Stop grace clocks of scopes back under their cap."""
-    caps = {f"symbol {s}": (policy.per_symbol_cap_usdt, {s})
-            for s in {k.split(" ", 1)[1] for k in state.soft_since_ms if k.startswith("symbol ")}}
-    caps["total"] = (policy.total_cap_usdt, None)
-    caps.update({f"cluster {c.name}": (c.cap_usdt, set(c.symbols))
-                 for c in policy.correlation_clusters if c.cap_usdt is not None})
-    for scope in list(state.soft_since_ms):
-        cap, symbols = caps.get(scope, (None, None))
-        if cap is None or state.gross(symbols) <= Decimal(str(cap)):
-            del state.soft_since_ms[scope]
+def _cap_scopes(policy: RiskPolicySpec, symbols: set[str]) -> list[tuple[str, set[str] | None, float]]:
+    """Every cap scope touching ``symbols``: (scope name, its symbols or None = all, cap)."""
+    scopes: list[tuple[str, set[str] | None, float]] = [
+        (f"symbol {s}", {s}, policy.per_symbol_cap_usdt) for s in sorted(symbols)]
+    scopes.append(("total", None, policy.total_cap_usdt))
+    scopes += [(f"cluster {c.name}", set(c.symbols), c.cap_usdt)
+               for c in policy.correlation_clusters if c.cap_usdt is not None]
+    return scopes
 
 
-def confirm(policy: RiskPolicySpec, state: FleetState, reservation_id: str) -> None:
-    """The bot's order for this reservation is done; its exposure now comes from positions."""
+def _sync_soft_clocks(policy: RiskPolicySpec, state: FleetState, now_ms: int | None) -> None:
+    """Stop grace clocks of scopes back under their cap; with ``now_ms``, start the clock of
+    every scope now over its cap (a price move or a fill can push exposure over it without
+    a check, and the grace, then auto-close, must still apply)."""
+    symbols = {k.split(" ", 1)[1] for k in state.soft_since_ms if k.startswith("symbol ")}
+    if now_ms is not None:
+        symbols |= {s for _, s in state.positions}
+    for scope, scope_symbols, cap in _cap_scopes(policy, symbols):
+        if state.gross(scope_symbols) <= Decimal(str(cap)):
+            state.soft_since_ms.pop(scope, None)
+        elif now_ms is not None:
+            state.soft_since_ms.setdefault(scope, now_ms)
+    known = {scope for scope, _, _ in _cap_scopes(policy, symbols)}
+    for scope in [s for s in state.soft_since_ms if s not in known]:
+        del state.soft_since_ms[scope]  # a cluster the new policy no longer has
+
+
+def confirm(policy: RiskPolicySpec, state: FleetState, reservation_id: str,
+            bot: str | None = None) -> None:
+    """The bot's order for this reservation is done; its exposure now comes from positions.
+
+    An unknown (expired or already confirmed) reservation is a no-op, so a re-sent confirm
+    is harmless. Raises ValueError, changing nothing, when ``bot`` is given and the
+    reservation belongs to another bot.
+    """
+    held = state.reservations.get(reservation_id)
+    if held is not None and bot is not None and held.bot != bot:
+        raise ValueError(f"field 'reservation_id': reservation {reservation_id} belongs to "
+                         f"bot {held.bot}, not {bot}")
     state.reservations.pop(reservation_id, None)
-    _clear_soft_clocks(policy, state)
+    _sync_soft_clocks(policy, state, None)
 
 
 def record_position(policy: RiskPolicySpec, state: FleetState, bot: str, symbol: str,
-                    notional_usdt: Decimal) -> None:
-    """Set a bot's signed notional on a symbol (0 removes it)."""
+                    notional_usdt: Decimal, now_ms: int | None = None) -> None:
+    """Set a bot's signed notional on a symbol, USDT (0 removes it).
+
+    With ``now_ms`` (UTC ms) a scope the position pushes over its cap starts its soft-cap
+    grace clock, so auto-close applies to exposure grown by price moves too.
+    """
     if notional_usdt == 0:
         state.positions.pop((bot, symbol), None)
     else:
         state.positions[(bot, symbol)] = notional_usdt
-    _clear_soft_clocks(policy, state)
+    _sync_soft_clocks(policy, state, now_ms)
 
 
 def record_trade(policy: RiskPolicySpec, state: FleetState, bot: str, pnl_usdt: Decimal,
-                 equity_usdt: Decimal | None, now_ms: int) -> str | None:
+                 equity_usdt: Decimal | None, now_ms: int,
+                 trade_id: str | None = None) -> str | None:
     """Book a closed trade's net PnL into the bot's DailyGuard; returns a new halt reason.
 
     Halts (kept in ``state.halts`` until 00:00 UTC, surviving restarts with the state):
     daily loss beyond daily_max_loss_usdt, drawdown from the day's PnL peak beyond
     daily_max_drawdown_pct of the day's starting equity, or max_consecutive_losses losers.
+    A ``trade_id`` already booked today is ignored (returns None): reports may be re-sent.
     """
     state.roll_day(now_ms)
     day = state.bot_day(bot)
+    if trade_id is not None:
+        if trade_id in day.trade_ids:
+            return None
+        day.trade_ids.append(trade_id)
+        del day.trade_ids[:-MAX_TRADE_IDS]
     if day.equity_start_usdt is None and equity_usdt is not None:
         day.equity_start_usdt = equity_usdt - pnl_usdt
     day.realized_pnl_usdt += pnl_usdt
@@ -179,25 +214,27 @@ def record_trade(policy: RiskPolicySpec, state: FleetState, bot: str, pnl_usdt: 
 def auto_close(policy: RiskPolicySpec, state: FleetState, now_ms: int) -> list[tuple[str, str, Decimal]]:
     """Notional each (bot, symbol) must close to bring exposure back under the caps.
 
-    Only scopes whose soft grace has run out are reduced (``auto_close`` on); the excess of
-    a scope is taken from its largest positions first (seed ``compute_auto_close_qty``).
-    Returns [(bot, symbol, notional USDT to close)], empty when nothing is over.
+    Seed ``compute_auto_close_qty`` (PortfolioGuard, ``auto_close`` on). A scope (symbol,
+    total, cluster) is reduced back to its cap when its soft grace has run out, or at once
+    when its open positions exceed the soft band cap × (1 + softCapPct) (only a price move
+    can do that: checks never approve it). The excess is taken from the largest positions
+    first. Returns [(bot, symbol, notional USDT to close)] sorted, empty when nothing is over.
     """
     if not policy.auto_close:
         return []
     cuts: dict[tuple[str, str], Decimal] = {}
-    scopes = [(f"symbol {s}", {s}, policy.per_symbol_cap_usdt)
-              for s in {sym for _, sym in state.positions}]
-    scopes.append(("total", None, policy.total_cap_usdt))
-    scopes += [(f"cluster {c.name}", set(c.symbols), c.cap_usdt)
-               for c in policy.correlation_clusters if c.cap_usdt is not None]
-    for scope, symbols, cap in scopes:
-        since = state.soft_since_ms.get(scope)
-        if since is None or now_ms - since < policy.soft_cap_grace_sec * 1000:
-            continue
+    band = 1 + Decimal(str(policy.soft_cap_pct))
+    for scope, symbols, cap in _cap_scopes(policy, {sym for _, sym in state.positions}):
         held = sorted(((abs(n) - cuts.get(k, Decimal(0)), k) for k, n in state.positions.items()
                        if symbols is None or k[1] in symbols), reverse=True)
-        excess = sum(h for h, _ in held) - Decimal(str(cap))
+        cap_d = Decimal(str(cap))
+        excess = sum((h for h, _ in held), Decimal(0)) - cap_d
+        if excess <= 0:
+            continue
+        since = state.soft_since_ms.get(scope)
+        graced_out = since is not None and now_ms - since >= policy.soft_cap_grace_sec * 1000
+        if not graced_out and excess + cap_d <= cap_d * band:
+            continue
         for have, key in held:
             if excess <= 0:
                 break

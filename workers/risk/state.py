@@ -31,6 +31,12 @@ class BotDay:
     peak_pnl_usdt: Decimal = Decimal(0)
     equity_start_usdt: Decimal | None = None
     losing_streak: int = 0
+    trade_ids: list[str] = field(default_factory=list)
+    """Trades booked today (bounded to the last MAX_TRADE_IDS), so a re-sent report of the
+    same trade is not counted twice."""
+
+
+MAX_TRADE_IDS = 2_000
 
 
 @dataclass(slots=True)
@@ -44,6 +50,13 @@ class FleetState:
     halts: dict[str, str] = field(default_factory=dict)
     locks: dict[str, str] = field(default_factory=dict)
     day: int = 0
+    bots: dict[str, int] = field(default_factory=dict)
+    """Every bot that talked to risk (``namespace/name`` -> last seen, UTC ms): the kill
+    switch sends its command to each of them."""
+
+    def seen(self, bot: str, now_ms: int) -> None:
+        """Remember that ``bot`` talked to risk at ``now_ms``."""
+        self.bots[bot] = now_ms
 
     # -- exposure -------------------------------------------------------------------------
     def expire(self, now_ms: int) -> list[str]:
@@ -100,11 +113,13 @@ class FleetState:
                              "peak_pnl_usdt": str(d.peak_pnl_usdt),
                              "equity_start_usdt": None if d.equity_start_usdt is None
                              else str(d.equity_start_usdt),
-                             "losing_streak": d.losing_streak}
+                             "losing_streak": d.losing_streak,
+                             "trade_ids": list(d.trade_ids)}
                          for b, d in self.bot_days.items()},
             "halts": dict(self.halts),
             "locks": dict(self.locks),
             "day": self.day,
+            "bots": dict(self.bots),
         }
 
     @classmethod
@@ -122,7 +137,8 @@ class FleetState:
             st.bot_days[b] = BotDay(Decimal(bd["realized_pnl_usdt"]), Decimal(bd["peak_pnl_usdt"]),
                                     None if bd["equity_start_usdt"] is None
                                     else Decimal(bd["equity_start_usdt"]),
-                                    int(bd["losing_streak"]))
+                                    int(bd["losing_streak"]), list(bd.get("trade_ids", [])))
         st.halts = dict(d.get("halts", {}))
         st.locks = dict(d.get("locks", {}))
+        st.bots = {b: int(t) for b, t in d.get("bots", {}).items()}
         return st
