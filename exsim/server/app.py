@@ -65,6 +65,7 @@ class Exsim:
         self.replay = Replay(self.data, self.engine, self.hub, config.speed)
         self._algo_seen: dict[int, str] = {}
         self._open_accounts()
+        self.replay.prime()
         self.engine.subscribe(self._on_event)
 
     def _open_accounts(self) -> None:
@@ -79,8 +80,14 @@ class Exsim:
         Conditional orders live in the algo service until they trigger, so their events
         before triggering go out as ``ALGO_UPDATE``; after triggering the order's
         ``ORDER_TRADE_UPDATE`` is followed by an ``ALGO_UPDATE`` when the algo status moves
-        (TRIGGERED, FINISHED).
+        (TRIGGERED, FINISHED). Never raises: a stream problem must not fail the order.
         """
+        try:
+            self._forward(event)
+        except Exception:
+            log.exception("user-data event not forwarded", extra={"event": event.event_type})
+
+    def _forward(self, event: Event) -> None:
         payload = event.payload
         if event.event_type == "ORDER_TRADE_UPDATE":
             o = payload.get("o", {})
@@ -109,6 +116,7 @@ class Exsim:
         """Engine and replay back to the start; faults cleared; sockets stay connected."""
         await self.replay.reset()
         self.engine.reset()
+        self.replay.prime()
         self._algo_seen.clear()
         self.faults.clear()
 

@@ -7,7 +7,8 @@ One step at timeline entry ``t`` (a kline open time, ms UTC), for each symbol:
    funding time; falls back to the last close) — funding happens at 00:00/08:00/16:00 UTC,
    before that minute's price path;
 2. the bar goes to the engine (``Engine.on_bar``: triggers and fills along the engine's
-   intra-bar path; the mark price is the bar's close);
+   intra-bar path O→L→H→C or O→H→L→C, stamped at open, +1/3, +2/3 and close of the
+   minute; the mark price follows that path and ends at the close);
 3. the closed kline (``k.x = true``, plus forming updates of longer intervals), the mark
    price and the book ticker are published on the WebSocket streams.
 
@@ -103,6 +104,14 @@ class Replay:
         """True while the background task replays at ``speed``."""
         return self._task is not None and not self._task.done()
 
+    def prime(self) -> None:
+        """Give the engine each symbol's price at the replay clock before any step: the
+        first bar's open (known at its open time), so orders can be placed at once."""
+        for sym, sd in self.data.symbols.items():
+            if sd.kline_times:
+                first = sd.kline(0)
+                self.engine.set_price(sym, first.open, first.open_time)
+
     def _init_funding(self) -> None:
         start = self.clock_ms
         for sym, sd in self.data.symbols.items():
@@ -146,8 +155,9 @@ class Replay:
         for sym, i in due:
             sd, st = self.data.symbols[sym], self.state[sym]
             k = sd.kline(i)
-            engine.on_bar(sym, k.open_time, k.open, k.high, k.low, k.close, k.close_time,
-                          mark_price=k.close)
+            # No separate mark feed: the engine's mark follows the trade path (the recording
+            # has no 1m mark series), so MARK_PRICE triggers fire intra-bar like contract ones.
+            engine.on_bar(sym, k.open_time, k.open, k.high, k.low, k.close, k.close_time)
             st.cursor = i + 1
             st.last_index = i
             st.last_price = k.close

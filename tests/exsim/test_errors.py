@@ -121,6 +121,14 @@ async def test_too_many_decimals_is_1111_precision(busy):
     await assert_rejected(ex, before, call, ccxt.BadRequest, -1111)
 
 
+async def test_price_off_the_tick_grid_is_4014_price_filter_failure(busy):
+    ex, before = busy
+    call = ex.fapiPrivatePostOrder({"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT",
+                                    "timeInForce": "GTC", "quantity": "0.010",
+                                    "price": "90000.05"})
+    await assert_rejected(ex, before, call, ccxt.BadRequest, -4014)
+
+
 async def test_notional_below_minimum_is_4164_invalid_order(busy):
     ex, before = busy
     await assert_rejected(ex, before, ex.create_order(BTC, "limit", "buy", 0.001, 90_000),
@@ -166,7 +174,7 @@ async def test_order_beyond_available_margin_is_2019_insufficient_funds(busy):
 async def test_stop_that_would_trigger_at_once_is_2021(busy):
     ex, before = busy
     call = ex.create_order(BTC, "market", "sell", 0.01, None,
-                           {"stopLossPrice": 150_000, "reduceOnly": True})
+                           {"stopLossPrice": 95_000, "reduceOnly": True})
     await assert_rejected(ex, before, call, ccxt.OrderImmediatelyFillable, -2021)
 
 
@@ -178,7 +186,7 @@ async def test_reduce_only_that_would_increase_the_position_is_2022(busy):
 
 async def test_post_only_that_would_take_is_5022_order_not_fillable(busy):
     ex, before = busy
-    call = ex.create_order(BTC, "limit", "buy", 0.01, 150_000, {"postOnly": True})
+    call = ex.create_order(BTC, "limit", "buy", 0.01, 95_000, {"postOnly": True})
     await assert_rejected(ex, before, call, ccxt.OrderNotFillable, -5022)
 
 

@@ -156,10 +156,10 @@ async def test_order_reject_fault_rejects_new_orders_with_2010_and_changes_nothi
     assert await exchange.fetch_my_trades(BTC) == []
 
 
-def test_fault_rates_are_reproducible_with_a_seed(base_url, admin):
+def test_fault_rates_are_reproducible_with_a_seed(admin):
     def draws() -> list[int]:
         admin.faults(http_429_rate=0.5, seed=42)
-        return [httpx.get(base_url + "/fapi/v1/ping").status_code for _ in range(20)]
+        return [admin.http.get("/fapi/v1/ping").status_code for _ in range(20)]
 
     first = draws()
     assert first == draws() and 429 in first and 200 in first

@@ -6,6 +6,7 @@ import asyncio
 import json
 from decimal import Decimal
 
+import ccxt.async_support as ccxt
 import ccxt.pro
 import pytest
 import websockets
@@ -158,3 +159,85 @@ async def test_ccxt_pro_watch_ohlcv_receives_the_replayed_bar(base_url, admin):
         await ex.close()
     row = csv_klines("BTCUSDT")[0]
     assert candles[-1][0] == int(row["open_time"]) and candles[-1][4] == float(row["close"])
+
+
+async def collect(ws, want: set[str], timeout: float = 5.0) -> dict[str, list[dict]]:
+    """Read user-data frames until every event type in ``want`` was seen."""
+    seen: dict[str, list[dict]] = {}
+    while not want <= set(seen):
+        msg = await recv_json(ws, timeout)
+        seen.setdefault(msg["e"], []).append(msg)
+    return seen
+
+
+async def test_user_data_stream_forwards_order_trade_update_and_account_update(base_url, exchange, admin):
+    close = csv_klines("BTCUSDT")[2]["close"]
+    admin.step(3)
+    key = (await exchange.fapiPrivatePostListenKey())["listenKey"]
+    async with websockets.connect(ws_url(base_url, f"/ws/{key}")) as ws:
+        await exchange.create_order(BTC, "market", "buy", 0.01, None, {"clientOrderId": "ud-1"})
+        seen = await collect(ws, {"ORDER_TRADE_UPDATE", "ACCOUNT_UPDATE"})
+    fill = [m["o"] for m in seen["ORDER_TRADE_UPDATE"] if m["o"]["x"] == "TRADE"][-1]
+    assert (fill["s"], fill["c"], fill["S"], fill["X"], fill["z"]) == ("BTCUSDT", "ud-1", "BUY", "FILLED", "0.010")
+    assert Decimal(fill["L"]) == Decimal(close)
+    [position] = seen["ACCOUNT_UPDATE"][-1]["a"]["P"]
+    assert (position["s"], position["pa"], seen["ACCOUNT_UPDATE"][-1]["a"]["m"]) == ("BTCUSDT", "0.010", "ORDER")
+
+
+async def test_conditional_order_streams_algo_update_until_it_triggers(base_url, exchange, admin):
+    rows = csv_klines("BTCUSDT")
+    admin.step(3)
+    await exchange.create_order(BTC, "market", "buy", 0.01)
+    stop = Decimal(rows[2]["close"]) - 100
+    hit = next(i for i in range(3, len(rows)) if Decimal(rows[i]["low"]) <= stop)
+    key = (await exchange.fapiPrivatePostListenKey())["listenKey"]
+    async with websockets.connect(ws_url(base_url, f"/stream?streams={key}")) as ws:
+        order = await exchange.create_order(BTC, "market", "sell", 0.01, None,
+                                            {"stopLossPrice": float(stop), "reduceOnly": True})
+        placed = await recv_json(ws)
+        assert placed["stream"] == key
+        assert placed["data"]["e"] == "ALGO_UPDATE"
+        assert (placed["data"]["o"]["aid"], placed["data"]["o"]["X"]) == (int(order["id"]), "NEW")
+        admin.step(hit - 3 + 1)
+        events = [(await recv_json(ws))["data"] for _ in range(4)]
+    kinds = [(e["e"], e["o"]["x"] if e["e"] == "ORDER_TRADE_UPDATE" else e["o"]["X"]) for e in events]
+    assert kinds == [("ORDER_TRADE_UPDATE", "NEW"), ("ALGO_UPDATE", "TRIGGERED"),
+                     ("ORDER_TRADE_UPDATE", "TRADE"), ("ALGO_UPDATE", "FINISHED")]
+    trade = next(e["o"] for e in events if e["e"] == "ORDER_TRADE_UPDATE" and e["o"]["x"] == "TRADE")
+    assert (trade["ot"], trade["o"], trade["i"]) == ("STOP_MARKET", "MARKET", int(order["id"]))
+
+
+async def test_private_path_takes_the_listen_key_as_a_query_parameter(base_url, exchange, admin):
+    admin.step(3)
+    key = (await exchange.fapiPrivatePostListenKey())["listenKey"]
+    async with websockets.connect(ws_url(base_url, f"/private/ws?listenKey={key}")) as ws:
+        await exchange.create_order(BTC, "limit", "buy", 0.01, 90_000)
+        msg = await recv_json(ws)
+    assert (msg["e"], msg["o"]["x"], msg["o"]["X"]) == ("ORDER_TRADE_UPDATE", "NEW", "NEW")
+
+
+async def test_listen_key_keepalive_close_and_reuse(base_url, exchange, admin):
+    key = (await exchange.fapiPrivatePostListenKey())["listenKey"]
+    assert (await exchange.fapiPrivatePostListenKey())["listenKey"] == key  # the active one
+    assert (await exchange.fapiPrivatePutListenKey())["listenKey"] == key
+    assert await exchange.fapiPrivateDeleteListenKey() == {}
+    with pytest.raises(ccxt.AuthenticationError, match="-1125"):
+        await exchange.fapiPrivatePutListenKey()
+    async with websockets.connect(ws_url(base_url, f"/ws/{key}")) as ws:
+        assert (await recv_json(ws))["error"]["code"] == 2
+        with pytest.raises(websockets.ConnectionClosed):
+            await asyncio.wait_for(ws.recv(), 5)
+
+
+async def test_user_data_of_one_account_is_not_sent_to_another(base_url, make_exchange, admin):
+    from .conftest import OTHER_KEY, OTHER_SECRET
+    one, two = make_exchange(), make_exchange(OTHER_KEY, OTHER_SECRET)
+    await one.load_markets()
+    await two.load_markets()
+    admin.step(3)
+    key_two = (await two.fapiPrivatePostListenKey())["listenKey"]
+    async with websockets.connect(ws_url(base_url, f"/ws/{key_two}")) as ws:
+        await one.create_order(BTC, "limit", "buy", 0.01, 90_000)
+        await two.create_order(BTC, "limit", "buy", 0.01, 91_000)
+        msg = await recv_json(ws)
+    assert msg["o"]["p"] == "91000.00"

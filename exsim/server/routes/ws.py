@@ -56,6 +56,9 @@ def _add(ex: "Exsim", client: StreamClient, token: str) -> None:
             raise _StreamError(f"too many streams: at most {MAX_STREAMS} per connection")
         ex.hub.subscribe(client, stream.name)
         return
+    if token.isdigit():
+        # ccxt.pro appends its connection number (…/ws/0); Binance ignores such a path.
+        return
     account_id = ex.listen_keys.account(token)
     if account_id is None:
         raise _StreamError(f"listenKey {token[:8]}... does not exist or has expired")
