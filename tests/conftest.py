@@ -17,6 +17,7 @@ make_nats           function  factory for a private ``EmbeddedNats`` (restart/ou
 postgres_server     session   ``EmbeddedPostgres`` (or ``ExternalServer``)
 database_url        session   ``postgresql://postgres@127.0.0.1:PORT/postgres``
 pg_dsn              function  URL of a fresh, empty database dropped after the test
+spans               function  InMemorySpanExporter with the spans finished in this test
 ==================  ========  ===========================================================
 """
 
@@ -28,11 +29,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tradefleet.bus.connect import connect
 from tradefleet.bus.streams import ensure_kv, ensure_streams
 from tradefleet.embedded import EmbeddedNats, nats_server as _nats_server
 from tradefleet.embedded import postgres_server as _postgres_server
+from tradefleet.telemetry.tracing import setup_tracing
 
 
 @pytest.fixture(scope="session")
@@ -118,3 +121,19 @@ def pg_dsn(database_url: str) -> Iterator[str]:
     yield _with_dbname(database_url, name)
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+_SPANS = InMemorySpanExporter()
+_tracing_ready = False
+
+
+@pytest.fixture
+def spans() -> InMemorySpanExporter:
+    # OpenTelemetry allows one global provider per process: install it once, then
+    # only clear the exporter between tests.
+    global _tracing_ready
+    if not _tracing_ready:
+        setup_tracing("tradefleet-tests", span_exporter=_SPANS)
+        _tracing_ready = True
+    _SPANS.clear()
+    return _SPANS

