@@ -173,7 +173,9 @@ def create_app(config: ServerConfig) -> FastAPI:
 
 
 def _uvicorn_config(app: FastAPI, host: str, port: int, log_level: str) -> uvicorn.Config:
+    # log_config=None: keep the process's logging (JSON lines from the CLI) instead of uvicorn's.
     return uvicorn.Config(app, host=host, port=port, log_level=log_level, ws="websockets-sansio",
+                          log_config=None,
                           lifespan="on", access_log=False, ws_ping_interval=20.0,
                           ws_ping_timeout=20.0)
 

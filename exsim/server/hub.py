@@ -25,6 +25,10 @@ __all__ = ["StreamClient", "StreamHub"]
 log = logging.getLogger("tradefleet.exsim.ws")
 
 QUEUE_LIMIT = 10_000
+#: The replay waits for clients above this many queued frames (backpressure) ...
+HIGH_WATER = 2_000
+#: ... for at most this long before dropping them as too slow.
+DRAIN_TIMEOUT_S = 10.0
 
 
 class StreamClient:
@@ -187,6 +191,25 @@ class StreamHub:
         log.warning("ws client dropped: send queue full", extra={"streams": len(client.streams)})
         self.remove(client)
         asyncio.get_running_loop().create_task(client.close(1008, "client too slow"))
+
+    def congested(self) -> bool:
+        """True when some client has more than HIGH_WATER frames queued."""
+        return any(c.queue.qsize() > HIGH_WATER for c in self.clients)
+
+    async def drain(self, timeout: float = DRAIN_TIMEOUT_S) -> None:
+        """Wait until every client is at or below HIGH_WATER queued frames; clients still
+        above it after ``timeout`` seconds are dropped."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            slow = [c for c in self.clients if c.queue.qsize() > HIGH_WATER]
+            if not slow:
+                return
+            if loop.time() >= deadline:
+                for c in slow:
+                    self._drop_slow(c)
+                return
+            await asyncio.sleep(0.002)
 
     async def drop_all(self, code: int = 1001, reason: str = "exsim: connections dropped") -> int:
         """Close every connection now (fault injection); returns how many were closed."""

@@ -14,8 +14,9 @@ One step at timeline entry ``t`` (a kline open time, ms UTC), for each symbol:
 
 After the step the replay clock is ``t + 60000`` (the bar's close time + 1 ms): REST klines
 show only bars with ``close_time <`` clock (no look-ahead), and orders placed before the
-next step are stamped with this clock. Steps run either on demand (:meth:`Replay.step`,
-admin API) or from a background task at ``speed`` bars per second.
+next step are stamped with this clock. Steps run either on demand (:meth:`Replay.advance`,
+admin API) or from a background task at ``speed`` bars per second; both wait for slow
+WebSocket readers rather than flood them (see :meth:`StreamHub.drain`).
 """
 
 from __future__ import annotations
@@ -130,6 +131,21 @@ class Replay:
             done += 1
         return done
 
+    async def advance(self, n: int = 1) -> int:
+        """Replay up to ``n`` steps, pacing to the WebSocket clients: when a client has too
+        many frames queued the replay waits for it to drain (and drops it if it does not
+        within the hub's timeout). Yields to the event loop every 256 steps so REST requests
+        stay served during long steps. Returns how many steps were replayed."""
+        done = 0
+        while done < n and not self.finished:
+            self._step_one()
+            done += 1
+            if self.hub.clients and self.hub.congested():
+                await self.hub.drain()
+            elif done % 256 == 0:
+                await asyncio.sleep(0)
+        return done
+
     def _step_one(self) -> None:
         t = self.data.timeline[self.position]
         close_time = t + BAR_MS - 1
@@ -230,7 +246,7 @@ class Replay:
                 while not self.finished and not self._wake.is_set():
                     due = int((time.monotonic() - t0) * speed) + 1 - done
                     if due > 0:
-                        done += self.step(min(due, MAX_BURST))
+                        done += await self.advance(min(due, MAX_BURST))
                     wait = (done / speed) - (time.monotonic() - t0)
                     if wait > 0:
                         with contextlib.suppress(asyncio.TimeoutError):

@@ -90,7 +90,7 @@ async def step(request: Request, body: Step = Body(default_factory=Step)) -> dic
     if ex.replay.finished:
         raise HTTPException(409, "replay finished: every recorded bar has been replayed "
                                  "(POST /admin/reset to start over)")
-    done = ex.replay.step(body.bars)
+    done = await ex.replay.advance(body.bars)
     return {**ex.status(), "stepped": done}
 
 
