@@ -1,0 +1,1 @@
+"""The bot worker: one process per TradingBot (``tradefleet bot --config bot.yaml``)."""
