@@ -64,5 +64,44 @@ def exsim(
     run(config, log_level=log_level)
 
 
+@app.command()
+def risk(
+    policy: str = typer.Option(None, "--policy", help="RiskPolicy YAML file, used while KV "
+                               "risk-policy/policy is absent"),
+    nats_url: str = typer.Option(None, "--nats-url", envvar="NATS_URL", help="nats://host:port"),
+    metrics_port: int = typer.Option(9108, "--metrics-port", help="/metrics, /healthz and "
+                                     "/readyz port (0 = any free port)"),
+    replica: str = typer.Option(None, "--replica", help="name in events and logs "
+                                "(default hostname-pid)"),
+    log_level: str = typer.Option(None, "--log-level", help="DEBUG/INFO/WARNING/ERROR "
+                                  "(default LOG_LEVEL or INFO)"),
+) -> None:
+    """Run the shared risk service: risk.check and reports over NATS, state in JetStream KV."""
+    from tradefleet.workers.risk.main import load_file_policy, run
+
+    try:
+        file_policy = load_file_policy(policy)
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--policy") from None
+    run(file_policy, nats_url, metrics_port, replica, log_level)
+
+
+@app.command("risk-lock")
+def risk_lock(
+    action: str = typer.Argument(..., help="grant, release or show"),
+    pool: str = typer.Argument(..., help="capital pool name (RiskPolicy capitalPools)"),
+    bot: str = typer.Option(None, "--bot", help="namespace/name of the bot (grant; release "
+                            "only if it holds the lock)"),
+    nats_url: str = typer.Option(None, "--nats-url", envvar="NATS_URL", help="nats://host:port"),
+) -> None:
+    """Grant, release or show a capital-pool lock (KV bucket locks)."""
+    from tradefleet.workers.risk.main import run_lock
+
+    try:
+        typer.echo(run_lock(action, pool, bot, nats_url))
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

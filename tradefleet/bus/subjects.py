@@ -269,7 +269,7 @@ class Subject:
     interval: str | None = None
     namespace: str | None = None
     bot: str | None = None
-    original: "Subject | None" = None
+    original: Subject | None = None
 
 
 def parse(subject: str) -> Subject:

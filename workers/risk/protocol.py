@@ -13,6 +13,8 @@ subject            request               reply
 ``risk.position``  :class:`PositionReport` ``{"ok": true}``
 ``risk.trade``     :class:`TradeReport`   ``{"ok": true, "halt": reason | null}``
 any, malformed     anything               ``{"error": "field 'x': why", "subject": s}``
+any, not decided   a valid request        ``{"error": why, "retry": true, ...}`` (reports;
+                                          a check gets a BLOCK Decision instead)
 =================  ====================  ==============================================
 
 Every parser raises ``ValueError`` naming the field and the reason (``field 'side': must be
@@ -162,9 +164,12 @@ class CheckRequest:
     @classmethod
     def from_dict(cls, d: dict) -> "CheckRequest":
         """Parse a wire dict; raises ValueError naming the bad field and why."""
+        request_id, bot, symbol = _ident(d, "request_id"), _bot(d), _symbol(d)
         side = _get(d, "side")
         if side not in SIDES:
             raise _bad("side", "must be 'long' or 'short'", side)
+        notional = _decimal(d, "notional_usdt", positive=True)
+        time_ms = _time_ms(d)
         mode = d.get("mode", "paper")
         if mode not in MODES:
             raise _bad("mode", f"must be one of {', '.join(MODES)}", mode)
@@ -174,9 +179,8 @@ class CheckRequest:
                 subjects.check_bot(pool)  # pool names are DNS labels, like bot names
             except ValueError:
                 raise _bad("pool", "must be a capital pool name (DNS-1123 label)", pool) from None
-        return cls(request_id=_ident(d, "request_id"), bot=_bot(d), symbol=_symbol(d),
-                   side=side, notional_usdt=_decimal(d, "notional_usdt", positive=True),
-                   time_ms=_time_ms(d), mode=mode, pool=pool)
+        return cls(request_id=request_id, bot=bot, symbol=symbol, side=side,
+                   notional_usdt=notional, time_ms=time_ms, mode=mode, pool=pool)
 
 
 @dataclass(frozen=True, slots=True)
