@@ -17,7 +17,7 @@ trader's disfavour), and never touches the wallet, so the wallet invariant stays
 from __future__ import annotations
 
 from .enums import BOTH, LONG, SHORT
-from .models import Income, Order, Position, Trade
+from .models import Income, Order, Position
 from .specs import SymbolSpec
 
 __all__ = ["Account", "DEFAULT_LEVERAGE"]
@@ -35,9 +35,9 @@ class Account:
 
     __slots__ = ("account_id", "initial_units", "wallet_units", "dual_side", "leverage",
                  "margin_type", "pos", "orders", "open_orders", "cids", "open_order_margin",
-                 "trades", "incomes", "update_time", "n_reduce_only", "realized_units",
+                 "fills", "incomes", "update_time", "n_reduce_only", "realized_units",
                  "commission_units", "funding_units", "transfer_units", "created_time",
-                 "n_open", "n_algo")
+                 "n_open", "n_algo", "active")
 
     def __init__(self, account_id: str, initial_units: int, specs: list[SymbolSpec],
                  time_ms: int) -> None:
@@ -51,12 +51,13 @@ class Account:
         self.margin_type = ["CROSSED"] * n
         self.pos = [[Position(i, s, BOTH), Position(i, s, LONG), Position(i, s, SHORT)]
                     for i, s in enumerate(specs)]
+        self.active: list[Position] = []          # positions with lots != 0 (margin loops)
         self.orders: dict[int, Order] = {}        # every order ever accepted, by orderId
         self.open_orders: dict[int, Order] = {}   # NEW / PARTIALLY_FILLED, by orderId
         self.cids: dict[tuple[int, str], Order] = {}  # (sym, clientOrderId) -> latest order
         self.open_order_margin = 0
-        self.trades: list[Trade] = []
-        self.incomes: list[Income] = []
+        self.fills: list[tuple] = []              # Trade(*fill) field order, oldest first
+        self.incomes: list[Income] = []           # TRANSFER and FUNDING_FEE (fills: trades)
         self.update_time = time_ms
         self.n_reduce_only = 0                    # resting reduce-only / hedge-closing LIMITs
         self.n_open = [0] * n                     # open orders per symbol (MAX_NUM_ORDERS)
@@ -71,40 +72,37 @@ class Account:
     def unrealized_units(self, marks: list[int]) -> int:
         """Σ unrealized PnL of all positions at ``marks[sym]`` (mark price ticks)."""
         total = 0
-        for sym, sides in enumerate(self.pos):
-            for p in sides:
-                if p.lots:
-                    total += p.unrealized_units(marks[sym])
+        for p in self.active:
+            total += p.unrealized_units(marks[p.sym])
         return total
 
     def position_margin_units(self, marks: list[int]) -> tuple[int, int]:
         """(positionInitialMargin, maintMargin) at the given marks, rounded up."""
         im = mm = 0
-        for sym, sides in enumerate(self.pos):
-            for p in sides:
-                if p.lots:
-                    spec = p.spec
-                    notional = abs(p.lots) * marks[sym] * spec.tick_lot_units
-                    lev = self.leverage[sym]
-                    im += -(-notional // lev)
-                    mm += _ceil_mul(notional, spec.maint_margin_rate)
+        for p in self.active:
+            notional = abs(p.lots) * marks[p.sym] * p.spec.tick_lot_units
+            im += -(-notional // self.leverage[p.sym])
+            mm += _ceil_mul(notional, p.spec.maint_margin_rate)
         return im, mm
 
     def available_units(self, marks: list[int]) -> int:
         """availableBalance: wallet + unrealized − position IM − open-order IM."""
-        im = 0
-        upnl = 0
-        for sym, sides in enumerate(self.pos):
-            for p in sides:
-                if p.lots:
-                    mark = marks[sym]
-                    upnl += p.unrealized_units(mark)
-                    im += -(-(abs(p.lots) * mark * p.spec.tick_lot_units) // self.leverage[sym])
-        return self.wallet_units + upnl - im - self.open_order_margin
+        avail = self.wallet_units - self.open_order_margin
+        for p in self.active:
+            lots = p.lots
+            value = marks[p.sym] * p.spec.tick_lot_units
+            if lots > 0:
+                notional = lots * value
+                avail += notional - p.cost_units
+            else:
+                notional = -lots * value
+                avail += p.cost_units - notional
+            avail -= -(-notional // self.leverage[p.sym])
+        return avail
 
     def has_exposure(self) -> bool:
         """True when any position is non-zero."""
-        return any(p.lots for sides in self.pos for p in sides)
+        return bool(self.active)
 
 
 def _ceil_mul(units: int, rate) -> int:

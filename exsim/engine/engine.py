@@ -83,7 +83,7 @@ from .enums import (BOTH, BUY, CANCELED, COMMISSION, CONDITIONAL_TYPES, CONTRACT
                     STOP_MARKET, TAKE_PROFIT, TAKE_PROFIT_MARKET, TIF_CODE, TRANSFER,
                     WORKING_TYPE_CODE)
 from .errors import ExchangeError, error
-from .models import Event, Income, Order, Position, Trade, fmt_money, money
+from .models import AUTO_CID_PREFIX, Event, Income, Order, Position, Trade, fmt_money, money
 from .specs import MONEY_SCALE, SymbolSpec, default_specs
 
 Number = Decimal | str | int
@@ -106,7 +106,7 @@ class _Book:
                  "mdn", "mup", "dirty", "pending", "price_scale", "tick_int", "qty_scale",
                  "step_int", "market_step_lots", "min_lots", "max_lots", "mkt_min_lots",
                  "mkt_max_lots", "min_ticks", "max_ticks", "min_notional_units", "mult_up",
-                 "mult_down", "mult_den", "bar_time")
+                 "mult_down", "mult_den", "bar_time", "tlu", "max_orders", "max_algo")
 
     def __init__(self, sym: int, spec: SymbolSpec) -> None:
         self.sym = sym
@@ -127,6 +127,9 @@ class _Book:
         self.mult_den = 10 ** spec.multiplier_decimal
         self.mult_up = int(spec.multiplier_up * self.mult_den)
         self.mult_down = int(spec.multiplier_down * self.mult_den)
+        self.tlu = spec.tick_lot_units
+        self.max_orders = spec.max_num_orders
+        self.max_algo = spec.max_num_algo_orders
         self.reset()
 
     def reset(self) -> None:
@@ -285,6 +288,7 @@ class Engine:
         self._mslip_num, self._mslip_den = _ratio(cfg.market_slippage_bps)
         self._sslip_num, self._sslip_den = _ratio(cfg.stop_slippage_bps)
         self._next_open = cfg.fill_model == FILL_NEXT_OPEN
+        self._check_pp = cfg.check_percent_price
         self._bid_off = cfg.spread_ticks // 2
         self._spread = cfg.spread_ticks
         self._listeners: list[Listener] = []
@@ -845,19 +849,19 @@ class Engine:
                 if lots > b.max_lots:
                     raise error(-4005)
         # PERCENT_PRICE on limit prices, against the mark (Binance exchangeInfo filters).
-        if price and b.mark and self.config.check_percent_price:
+        if price and b.mark and self._check_pp:
             if side == BUY and price * b.mult_den > b.mark * b.mult_up:
                 raise error(-4016)
             if side == SELL and price * b.mult_den < b.mark * b.mult_down:
                 raise error(-4024)
         # Order count limits (MAX_NUM_ORDERS / MAX_NUM_ALGO_ORDERS).
-        if acct.n_open[sym] >= b.spec.max_num_orders:
+        if acct.n_open[sym] >= b.max_orders:
             raise error(-2025)
-        if conditional and acct.n_algo[sym] >= b.spec.max_num_algo_orders:
+        if conditional and acct.n_algo[sym] >= b.max_algo:
             raise error(-4045)
         # Client order id must be unique among open orders of the symbol.
         if cid is not None:
-            prev = acct.cids.get((sym, cid))
+            prev = self._find_cid(acct, sym, cid)
             if prev is not None and prev.status <= PARTIALLY_FILLED:
                 raise error(-4116)
         if close_all:
@@ -870,7 +874,7 @@ class Engine:
         last = b.last
         # MIN_NOTIONAL: qty × (limit price | stop price | last price) unless reduce-only.
         ref = price or stop or last
-        if not (ro or close_all) and ref and lots * ref * b.spec.tick_lot_units < b.min_notional_units:
+        if not (ro or close_all) and ref and lots * ref * b.tlu < b.min_notional_units:
             raise ExchangeError(-4164, f"Order's notional must be no smaller than "
                                        f"{b.spec.min_notional} (unless you choose reduce only).")
         if otype == MARKET and not last:
@@ -914,21 +918,20 @@ class Engine:
                     opening = lots - abs(cur) if lots > abs(cur) else 0
             if opening:
                 px = price if otype == LIMIT else last
-                notional = opening * px * b.spec.tick_lot_units
+                notional = opening * px * b.tlu
                 margin = -(-notional // acct.leverage[sym])
-                fee = self._fee(notional, False)
+                fee = (2 * notional * self._taker_num + self._taker_den) // (2 * self._taker_den)
                 if acct.available_units(self._marks) < margin + fee:
                     raise error(-2019)
 
         # ---- accepted: from here on state changes -----------------------------------------
         oid = self._next_order_id
         self._next_order_id = oid + 1
-        if cid is None:
-            cid = f"exsim-{oid}"
         o = Order(oid, cid, acct.account_id, b.spec, sym, side, ps, otype, tif, price, stop,
                   lots, ro, close_all, wt, pp, t)
         acct.orders[oid] = o
-        acct.cids[(sym, cid)] = o
+        if cid is not None:
+            acct.cids[(sym, cid)] = o
         acct.update_time = t
         if self._listeners:
             self._emit(acct.account_id, ev.order_trade_update(o, "NEW", t))
@@ -941,7 +944,8 @@ class Engine:
                 acct.open_order_margin += margin
                 b.pending.append(o)
             else:
-                self._execute_taker(acct, b, o, self._slip(last, side, True), t)
+                self._execute_taker(acct, b, o, self._slip(last, side, True) if self._mslip_num
+                                    else last, t)
         elif otype == LIMIT:
             if crosses:
                 fill_px = self._slip(last, side, True)
@@ -1028,7 +1032,17 @@ class Engine:
             if cid is not None and o.client_order_id != cid:
                 return None
             return o
-        return acct.cids.get((b.sym, cid))
+        return self._find_cid(acct, b.sym, cid)
+
+    @staticmethod
+    def _find_cid(acct: Account, sym: int, cid: str) -> Order | None:
+        """Latest order of the symbol with client order id ``cid`` (sent or generated)."""
+        o = acct.cids.get((sym, cid))
+        if o is None and cid.startswith(AUTO_CID_PREFIX) and cid[len(AUTO_CID_PREFIX):].isdigit():
+            o = acct.orders.get(int(cid[len(AUTO_CID_PREFIX):]))
+            if o is not None and (o._cid is not None or o.sym != sym):
+                o = None
+        return o
 
     def open_orders(self, account_id: str, symbol: str | None = None) -> list[Order]:
         """``GET /fapi/v1/openOrders``: NEW / PARTIALLY_FILLED orders, oldest first."""
@@ -1212,11 +1226,15 @@ class Engine:
         acct = self._account(account_id)
         sym = self._book(symbol).sym
         limit = max(1, min(int(limit), 1000))
-        out = [tr for tr in acct.trades if tr.spec is self._specs[sym]
-               and (from_id is None or tr.id >= int(from_id))
-               and (start_time is None or tr.time >= start_time)
-               and (end_time is None or tr.time <= end_time)]
-        return out[:limit] if from_id is not None or start_time is not None else out[-limit:]
+        spec = self._specs[sym]
+        first = None if from_id is None else int(from_id)
+        # fill tuples: [0] trade id, [3] spec, [12] time (Trade's argument order)
+        rows = [f for f in acct.fills if f[3] is spec
+                and (first is None or f[0] >= first)
+                and (start_time is None or f[12] >= start_time)
+                and (end_time is None or f[12] <= end_time)]
+        rows = rows[:limit] if first is not None or start_time is not None else rows[-limit:]
+        return [Trade(*f) for f in rows]
 
     def income(self, account_id: str, symbol: str | None = None, income_type: str | None = None,
                start_time: int | None = None, end_time: int | None = None,
@@ -1229,7 +1247,13 @@ class Engine:
         if symbol is not None:
             self._book(symbol)
         limit = max(1, min(int(limit), 1000))
-        out = [i for i in acct.incomes
+        records = list(acct.incomes)
+        if income_type in (None, REALIZED_PNL, COMMISSION):
+            for f in acct.fills:
+                if symbol is None or f[3].symbol == symbol:
+                    records.extend(Trade(*f).incomes())
+            records.sort(key=lambda i: i.tran_id)
+        out = [i for i in records
                if (symbol is None or i.symbol == symbol)
                and (income_type is None or i.income_type == income_type)
                and (start_time is None or i.time >= start_time)
@@ -1333,24 +1357,34 @@ class Engine:
             self._fill(acct, b, o, px, lots, False, t)
         if o.executed_lots < o.orig_lots:
             self._finish(acct, o, EXPIRED, t)
-        else:
+        elif o.order_id in acct.open_orders:
             self._finish(acct, o, FILLED, t)
+        # else: an order that never rested is complete (_fill set FILLED and updateTime)
 
     def _fill(self, acct: Account, b: _Book, o: Order, px: int, lots: int, maker: bool, t: int) -> None:
-        """Book one fill: position, realized PnL, commission, wallet, trade and income."""
-        spec = b.spec
+        """Book one fill: position, realized PnL, commission, wallet, trade (its income
+        records REALIZED_PNL / COMMISSION derive from the trade, see :meth:`Trade.incomes`)."""
         sym = b.sym
         pos = acct.pos[sym][o.position_side]
         side = o.side
-        quote = px * lots * spec.tick_lot_units
-        fee = self._fee(quote, maker)
+        tlu = b.tlu
+        quote = px * lots * tlu
+        if maker:
+            num, den = self._maker_num, self._maker_den
+        else:
+            num, den = self._taker_num, self._taker_den
+        fee = (2 * quote * num + den) // (2 * den)      # commission, rounded half up
         cur = pos.lots
         realized = 0
         if cur == 0 or (cur > 0) == (side > 0):
+            closing = False
             pos.lots = cur + side * lots
             pos.cost_units += quote
             pos.fee_units += fee
+            if cur == 0:
+                acct.active.append(pos)
         else:
+            closing = True
             a = -cur if cur < 0 else cur
             close = lots if lots <= a else a
             if close == a:
@@ -1359,17 +1393,19 @@ class Engine:
             else:
                 cost_part = pos.cost_units * close // a
                 fee_part = pos.fee_units * close // a
-            close_value = px * close * spec.tick_lot_units
+            close_value = px * close * tlu
             realized = close_value - cost_part if cur > 0 else cost_part - close_value
             pos.cost_units -= cost_part
             pos.fee_units -= fee_part
             rest = lots - close
             if rest:   # one-way flip: the remainder opens the other side at px
                 pos.lots = side * rest
-                pos.cost_units = px * rest * spec.tick_lot_units
+                pos.cost_units = px * rest * tlu
                 pos.fee_units = fee * rest // lots
             else:
                 pos.lots = cur + side * close
+                if close == a:
+                    acct.active.remove(pos)
             pos.cum_realized_units += realized
         pos.update_time = t
         acct.wallet_units += realized - fee
@@ -1378,15 +1414,11 @@ class Engine:
         acct.update_time = t
         tid = self._next_trade_id
         self._next_trade_id = tid + 1
-        acct.trades.append(Trade(tid, o.order_id, acct.account_id, spec, side, o.position_side,
-                                 px, lots, quote, fee, realized, maker, t))
-        symbol = spec.symbol
-        incomes = acct.incomes
-        if realized or (cur and (cur > 0) != (side > 0)):
-            incomes.append(Income(self._tran_id(), acct.account_id, symbol, REALIZED_PNL,
-                                  realized, t, tid))
-        if fee:
-            incomes.append(Income(self._tran_id(), acct.account_id, symbol, COMMISSION, -fee, t, tid))
+        seq = self._next_tran_id
+        self._next_tran_id = seq + 2
+        # Kept as a tuple in Trade's argument order; Trade objects are built on query.
+        acct.fills.append((tid, o.order_id, acct.account_id, b.spec, side, o.position_side,
+                           px, lots, quote, fee, realized, maker, t, seq, closing))
         o.executed_lots += lots
         o.cum_quote_units += quote
         o.status = FILLED if o.executed_lots >= o.orig_lots else PARTIALLY_FILLED

@@ -14,7 +14,10 @@ from .enums import (CONDITIONAL_TYPES, ORDER_TYPE_NAME, POSITION_SIDE_NAME, SIDE
                     STATUS_NAME, TIF_NAME, WORKING_TYPE_NAME, NEW, PARTIALLY_FILLED)
 from .specs import MONEY_SCALE, SymbolSpec
 
-__all__ = ["Order", "Trade", "Income", "Position", "Event", "money", "fmt_money"]
+__all__ = ["Order", "Trade", "Income", "Position", "Event", "money", "fmt_money", "AUTO_CID_PREFIX"]
+
+#: Prefix of generated client order ids (``exsim-<orderId>``).
+AUTO_CID_PREFIX = "exsim-"
 
 _Q8 = Decimal("0.00000001")
 
@@ -38,7 +41,7 @@ class Order:
     Enum-valued fields hold the ints of :mod:`.enums`; ``to_binance()`` renders strings.
     """
 
-    __slots__ = ("order_id", "client_order_id", "account_id", "spec", "sym", "side",
+    __slots__ = ("order_id", "_cid", "account_id", "spec", "sym", "side",
                  "position_side", "type", "tif", "price_ticks", "stop_ticks", "orig_lots",
                  "executed_lots", "cum_quote_units", "status", "reduce_only", "close_position",
                  "working_type", "price_protect", "time", "update_time", "triggered",
@@ -50,7 +53,7 @@ class Order:
                  price_ticks: int, stop_ticks: int, orig_lots: int, reduce_only: bool,
                  close_position: bool, working_type: int, price_protect: bool, time: int) -> None:
         self.order_id = order_id
-        self.client_order_id = client_order_id
+        self._cid = client_order_id   # None: generated id, rendered lazily
         self.account_id = account_id
         self.spec = spec
         self.sym = sym
@@ -79,6 +82,12 @@ class Order:
         self.on_mark = False          # resting in the mark-price trigger set
 
     # -- Decimal views ------------------------------------------------------------------
+    @property
+    def client_order_id(self) -> str:
+        """newClientOrderId as sent, else the generated ``exsim-<orderId>``."""
+        cid = self._cid
+        return cid if cid is not None else f"{AUTO_CID_PREFIX}{self.order_id}"
+
     @property
     def symbol(self) -> str:
         return self.spec.symbol
@@ -188,11 +197,13 @@ class Trade:
     """
 
     __slots__ = ("id", "order_id", "account_id", "spec", "side", "position_side", "price_ticks",
-                 "lots", "quote_units", "commission_units", "realized_units", "maker", "time")
+                 "lots", "quote_units", "commission_units", "realized_units", "maker", "time",
+                 "seq", "closing")
 
     def __init__(self, id_: int, order_id: int, account_id: str, spec: SymbolSpec, side: int,
                  position_side: int, price_ticks: int, lots: int, quote_units: int,
-                 commission_units: int, realized_units: int, maker: bool, time: int) -> None:
+                 commission_units: int, realized_units: int, maker: bool, time: int,
+                 seq: int = 0, closing: bool = False) -> None:
         self.id = id_
         self.order_id = order_id
         self.account_id = account_id
@@ -206,6 +217,8 @@ class Trade:
         self.realized_units = realized_units
         self.maker = maker
         self.time = time
+        self.seq = seq            # income tranIds: seq (REALIZED_PNL), seq + 1 (COMMISSION)
+        self.closing = closing    # it reduced a position (has a REALIZED_PNL income record)
 
     @property
     def symbol(self) -> str:
@@ -226,6 +239,18 @@ class Trade:
     @property
     def realized_pnl(self) -> Decimal:
         return money(self.realized_units)
+
+    def incomes(self) -> list["Income"]:
+        """The income records this fill implies: REALIZED_PNL (when it reduced a position)
+        and COMMISSION (−commission, when non-zero), as ``/fapi/v1/income`` lists them."""
+        out = []
+        if self.closing:
+            out.append(Income(self.seq, self.account_id, self.spec.symbol, "REALIZED_PNL",
+                              self.realized_units, self.time, self.id))
+        if self.commission_units:
+            out.append(Income(self.seq + 1, self.account_id, self.spec.symbol, "COMMISSION",
+                              -self.commission_units, self.time, self.id))
+        return out
 
     def to_binance(self) -> dict:
         spec = self.spec
