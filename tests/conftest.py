@@ -33,7 +33,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from tradefleet.bus.connect import connect
 from tradefleet.bus.streams import ensure_kv, ensure_streams
-from tradefleet.embedded import EmbeddedNats, nats_server as _nats_server
+from tradefleet.embedded import EmbeddedNats
+from tradefleet.embedded import nats_server as _nats_server
 from tradefleet.embedded import postgres_server as _postgres_server
 from tradefleet.telemetry.tracing import setup_tracing
 

@@ -77,8 +77,9 @@ def test_embedded_postgres_serves_sql_on_a_free_port_and_stops_leaving_no_proces
         assert len(family) > 1  # postmaster and its background workers
     finally:
         server.stop()
-    assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
-                   for p in family)
+    assert not any(
+        psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in family
+    )
 
 
 def test_env_urls_are_used_instead_of_starting_servers():
@@ -86,7 +87,11 @@ def test_env_urls_are_used_instead_of_starting_servers():
     n, p = nats_server(env), postgres_server(env)
     assert isinstance(n, ExternalServer) and isinstance(p, ExternalServer)
     with n, p:
-        assert (n.url, p.url, n.embedded) == ("nats://nats.tradefleet:4222", "postgresql://db/tf", False)
+        assert (n.url, p.url, n.embedded) == (
+            "nats://nats.tradefleet:4222",
+            "postgresql://db/tf",
+            False,
+        )
 
 
 def test_without_env_urls_embedded_servers_are_chosen():
@@ -96,7 +101,7 @@ def test_without_env_urls_embedded_servers_are_chosen():
 
 def test_url_before_start_says_to_start():
     with pytest.raises(RuntimeError, match="call start"):
-        EmbeddedNats().url
+        _ = EmbeddedNats().url
 
 
 def test_pg_dsn_gives_each_test_its_own_empty_database(pg_dsn, database_url):

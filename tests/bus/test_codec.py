@@ -68,7 +68,8 @@ def test_msg_id_rejects_parts_with_separator():
 
 def test_dead_letter_headers_drop_jetstream_control_headers_but_keep_msg_id():
     h = codec.dead_letter_headers(
-        "md.exsim.BTCUSDT.mark", ValueError("bad\nline"),
+        "md.exsim.BTCUSDT.mark",
+        ValueError("bad\nline"),
         {"Nats-Msg-Id": "id1", "Nats-Expected-Stream": "MARKET", "traceparent": "00-ab-cd-01"},
     )
     assert h["Nats-Msg-Id"] == "id1" and "Nats-Expected-Stream" not in h

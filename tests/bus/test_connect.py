@@ -13,7 +13,9 @@ from tradefleet.embedded import EmbeddedNats, free_port
 async def test_connect_waits_for_a_server_that_starts_late():
     port = free_port()
     server = EmbeddedNats(port=port)
-    attempt = asyncio.create_task(connect(f"nats://127.0.0.1:{port}", "late", connect_deadline_s=15))
+    attempt = asyncio.create_task(
+        connect(f"nats://127.0.0.1:{port}", "late", connect_deadline_s=15)
+    )
     await asyncio.sleep(0.6)
     await asyncio.to_thread(server.start)
     try:
@@ -42,7 +44,9 @@ async def test_connection_logs_never_show_the_password(caplog):
     assert caplog.records and "hunter2" not in caplog.text
 
 
-async def test_client_reconnects_after_server_restart_and_keeps_publishing(make_nats, tmp_path, caplog):
+async def test_client_reconnects_after_server_restart_and_keeps_publishing(
+    make_nats, tmp_path, caplog
+):
     caplog.set_level(logging.INFO, logger="tradefleet.bus.connect")
     server = make_nats(store_dir=tmp_path / "js")
     port = server.port

@@ -8,9 +8,15 @@ from nats.js.api import ConsumerConfig
 from tradefleet.bus import codec, subjects
 from tradefleet.bus.publish import publish
 
-KLINE = {"open_time": 1_700_000_040_000, "close_time": 1_700_000_099_999, "open": Decimal("37000.1"),
-         "high": Decimal("37010"), "low": Decimal("36990.5"), "close": Decimal("37005.2"),
-         "volume": Decimal("12.345")}
+KLINE = {
+    "open_time": 1_700_000_040_000,
+    "close_time": 1_700_000_099_999,
+    "open": Decimal("37000.1"),
+    "high": Decimal("37010"),
+    "low": Decimal("36990.5"),
+    "close": Decimal("37005.2"),
+    "volume": Decimal("12.345"),
+}
 
 
 async def test_same_kline_published_twice_is_stored_once(bus):
@@ -61,6 +67,7 @@ async def test_restarting_bot_reads_its_last_command(bus):
     await publish(bus, subject, {"command": "drain"})
     await publish(bus, subjects.command("prod", "bot-b"), {"command": "resume"})
     psub = await bus.pull_subscribe(
-        subject, stream="FLEET", config=ConsumerConfig(deliver_policy="last_per_subject"))
+        subject, stream="FLEET", config=ConsumerConfig(deliver_policy="last_per_subject")
+    )
     (msg,) = await psub.fetch(1, timeout=5)
     assert codec.decode(msg.data)["command"] == "drain"

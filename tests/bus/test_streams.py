@@ -11,7 +11,12 @@ async def test_ensure_streams_creates_every_stream_with_its_subjects(js):
     actions = await ensure_streams(js)
     assert actions == {"MARKET": "created", "FLEET": "created", "RISK": "created", "DLQ": "created"}
     subjects = {name: (await js.stream_info(name)).config.subjects for name in actions}
-    assert subjects == {"MARKET": ["md.>"], "FLEET": ["fleet.>"], "RISK": ["risk.events"], "DLQ": ["dlq.>"]}
+    assert subjects == {
+        "MARKET": ["md.>"],
+        "FLEET": ["fleet.>"],
+        "RISK": ["risk.events"],
+        "DLQ": ["dlq.>"],
+    }
 
 
 async def test_ensure_streams_is_idempotent(js):
@@ -41,7 +46,9 @@ async def test_changed_limits_update_the_existing_stream_keeping_messages(js):
 async def test_storage_change_is_refused_naming_stream_and_fix(js):
     await ensure_streams(js)
     memory = BusConfig.model_validate({"dlq": {"storage": "memory"}})
-    with pytest.raises(StreamConfigError, match=r"stream DLQ cannot be updated in place: storage is 'file'"):
+    with pytest.raises(
+        StreamConfigError, match=r"stream DLQ cannot be updated in place: storage is 'file'"
+    ):
         await ensure_streams(js, memory)
     assert (await js.stream_info("DLQ")).config.storage == StorageType.FILE
 
@@ -53,7 +60,9 @@ async def test_a_foreign_stream_owning_the_subjects_is_reported(js):
 
 
 def test_duplicate_window_longer_than_max_age_is_refused():
-    with pytest.raises(ValueError, match=r"duplicate_window_s \(600.0\) must not exceed max_age_s \(60.0\)"):
+    with pytest.raises(
+        ValueError, match=r"duplicate_window_s \(600.0\) must not exceed max_age_s \(60.0\)"
+    ):
         BusConfig.model_validate({"fleet": {"max_age_s": 60, "duplicate_window_s": 600}})
 
 

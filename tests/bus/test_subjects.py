@@ -9,7 +9,13 @@ def test_kline_subject_round_trips_through_parse():
     s = subjects.kline("binanceusdm", "BTCUSDT", "1m")
     assert s == "md.binanceusdm.BTCUSDT.kline.1m"
     p = subjects.parse(s)
-    assert (p.plane, p.venue, p.symbol, p.kind, p.interval) == ("md", "binanceusdm", "BTCUSDT", "kline", "1m")
+    assert (p.plane, p.venue, p.symbol, p.kind, p.interval) == (
+        "md",
+        "binanceusdm",
+        "BTCUSDT",
+        "kline",
+        "1m",
+    )
 
 
 @pytest.mark.parametrize("kind", ["mark", "funding", "trade", "book"])
@@ -34,9 +40,10 @@ def test_command_subject_parses_as_command_not_event():
     assert (p.plane, p.namespace, p.bot) == ("cmd", "prod", "btc-momentum")
 
 
-def test_risk_subjects_parse():
-    assert subjects.parse(subjects.RISK_CHECK).kind == "check"
-    assert subjects.parse(subjects.RISK_EVENTS).kind == "events"
+@pytest.mark.parametrize("subject", [*subjects.RISK_REQUESTS, subjects.RISK_EVENTS])
+def test_risk_subjects_parse(subject):
+    p = subjects.parse(subject)
+    assert (p.plane, p.kind) == ("risk", subject.split(".")[1])
 
 
 def test_dead_letter_subject_keeps_the_original_subject():
@@ -79,7 +86,9 @@ def test_ccxt_unified_symbol_is_rejected():
 
 
 def test_unknown_interval_lists_the_valid_ones():
-    with pytest.raises(ValueError, match=r"interval '7m' is not a kline interval; use one of 1s, 1m"):
+    with pytest.raises(
+        ValueError, match=r"interval '7m' is not a kline interval; use one of 1s, 1m"
+    ):
         subjects.kline("exsim", "BTCUSDT", "7m")
 
 

@@ -19,7 +19,9 @@ async def served():
 
 async def test_metrics_endpoint_exposes_a_registered_counter(served):
     registry, _, client = served
-    Counter("order_reject", "Orders rejected by the venue", ["bot"], registry=registry).labels("a").inc(3)
+    Counter("order_reject", "Orders rejected by the venue", ["bot"], registry=registry).labels(
+        "a"
+    ).inc(3)
     r = await client.get("/metrics")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
     assert 'order_reject_total{bot="a"} 3.0' in r.text
@@ -31,7 +33,11 @@ async def test_healthz_flips_to_503_with_reason_when_unhealthy(served):
     health.live.fail("websocket down for 120s; restart")
     r = await client.get("/healthz")
     assert r.status_code == 503
-    assert r.json() == {"status": "fail", "reason": "websocket down for 120s; restart", "checks": {}}
+    assert r.json() == {
+        "status": "fail",
+        "reason": "websocket down for 120s; restart",
+        "checks": {},
+    }
 
 
 async def test_readyz_starts_not_ready_until_the_component_says_so(served):
@@ -58,7 +64,10 @@ async def test_two_components_serve_separate_registries_in_one_process():
     sb = await serve_metrics(b, host="127.0.0.1")
     try:
         async with httpx.AsyncClient() as c:
-            ra, rb = (await c.get(sa.url + "/metrics")).text, (await c.get(sb.url + "/metrics")).text
+            ra, rb = (
+                (await c.get(sa.url + "/metrics")).text,
+                (await c.get(sb.url + "/metrics")).text,
+            )
         assert sa.port != sb.port and "ingest_total 1.0" in ra and "ingest_total 0.0" in rb
     finally:
         await sa.stop()
@@ -68,5 +77,7 @@ async def test_two_components_serve_separate_registries_in_one_process():
 async def test_port_in_use_is_reported_with_advice(served):
     registry, _, client = served
     port = int(str(client.base_url).rsplit(":", 1)[1])
-    with pytest.raises(OSError, match=f"cannot serve metrics on 127.0.0.1:{port}.*0 for a free one"):
+    with pytest.raises(
+        OSError, match=f"cannot serve metrics on 127.0.0.1:{port}.*0 for a free one"
+    ):
         await serve_metrics(registry, host="127.0.0.1", port=port)

@@ -3,6 +3,7 @@
 import asyncio
 
 import pytest
+from opentelemetry import trace
 
 from tradefleet.bus import subjects
 from tradefleet.bus.publish import publish
@@ -14,7 +15,6 @@ from tradefleet.telemetry.tracing import (
     inject_headers,
     setup_tracing,
 )
-from opentelemetry import trace
 
 
 async def test_trace_context_published_on_nats_is_extracted_by_the_consumer(nc, spans):

@@ -16,6 +16,17 @@ from tradefleet.bus.publish import publish
 from tradefleet.bus.streams import BusConfig, ensure_kv, ensure_streams
 
 __all__ = [
-    "BusConfig", "DecodeError", "codec", "connect", "dead_letter", "dead_letter_msg", "decode",
-    "encode", "ensure_kv", "ensure_streams", "publish", "streams", "subjects",
+    "BusConfig",
+    "DecodeError",
+    "codec",
+    "connect",
+    "dead_letter",
+    "dead_letter_msg",
+    "decode",
+    "encode",
+    "ensure_kv",
+    "ensure_streams",
+    "publish",
+    "streams",
+    "subjects",
 ]

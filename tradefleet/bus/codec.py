@@ -99,7 +99,9 @@ def encode(body: Mapping[str, Any] | BaseModel, *, v: int = SCHEMA_VERSION) -> b
     if isinstance(body, BaseModel):
         body = body.model_dump(mode="python")
     if not isinstance(body, Mapping):
-        raise EncodeError(f"message body must be a mapping or pydantic model, got {type(body).__name__}")
+        raise EncodeError(
+            f"message body must be a mapping or pydantic model, got {type(body).__name__}"
+        )
     out = dict(body)
     out.setdefault("v", v)
     try:
@@ -130,15 +132,19 @@ def decode(
     except orjson.JSONDecodeError as exc:
         raise DecodeError(f"not JSON: {exc}", bytes(data), subject) from None
     if not isinstance(body, dict):
-        raise DecodeError(f"body must be a JSON object, got {type(body).__name__}", bytes(data), subject)
+        raise DecodeError(
+            f"body must be a JSON object, got {type(body).__name__}", bytes(data), subject
+        )
     v = body.get("v")
     if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-        raise DecodeError(f"field 'v' (schema version) must be an integer >= 1, got {v!r}",
-                          bytes(data), subject)
+        raise DecodeError(
+            f"field 'v' (schema version) must be an integer >= 1, got {v!r}", bytes(data), subject
+        )
     if v > max_version:
         raise UnsupportedVersion(
             f"schema version v={v} is newer than supported v<={max_version}; upgrade this consumer",
-            bytes(data), subject,
+            bytes(data),
+            subject,
         )
     if model is None:
         return body
@@ -146,7 +152,8 @@ def decode(
         return model.model_validate(body)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '<body>'}: {err['msg']}" for err in exc.errors()
+            f"{'.'.join(str(p) for p in err['loc']) or '<body>'}: {err['msg']}"
+            for err in exc.errors()
         )
         raise DecodeError(f"invalid {model.__name__}: {problems}", bytes(data), subject) from None
 
@@ -165,10 +172,14 @@ def msg_id(*parts: str | int) -> str:
     out = []
     for i, part in enumerate(parts):
         if isinstance(part, bool) or not isinstance(part, (str, int)):
-            raise ValueError(f"msg_id part {i} must be str or int, got {type(part).__name__} {part!r}")
+            raise ValueError(
+                f"msg_id part {i} must be str or int, got {type(part).__name__} {part!r}"
+            )
         text = str(part)
         if not text or ":" in text or any(c.isspace() for c in text):
-            raise ValueError(f"msg_id part {i} {text!r} must be non-empty without ':' or whitespace")
+            raise ValueError(
+                f"msg_id part {i} {text!r} must be non-empty without ':' or whitespace"
+            )
         out.append(text)
     return ":".join(out)
 
@@ -183,7 +194,9 @@ def kline_msg_id(venue: str, symbol: str, interval: str, open_time_ms: int) -> s
     subjects.check_symbol(symbol)
     subjects.check_interval(interval)
     if isinstance(open_time_ms, bool) or not isinstance(open_time_ms, int) or open_time_ms < 0:
-        raise ValueError(f"open_time_ms must be a non-negative integer (ms since epoch), got {open_time_ms!r}")
+        raise ValueError(
+            f"open_time_ms must be a non-negative integer (ms since epoch), got {open_time_ms!r}"
+        )
     return msg_id(venue, symbol, interval, open_time_ms)
 
 
@@ -203,7 +216,8 @@ def dead_letter_headers(
     than ``Nats-Msg-Id``) plus ``Tf-Dlq-Subject``, ``Tf-Dlq-Error``, ``Tf-Dlq-Error-Type``
     and ``Tf-Dlq-Time-Ms`` (UTC ms)."""
     out = {
-        k: v for k, v in (headers or {}).items()
+        k: v
+        for k, v in (headers or {}).items()
         if not k.lower().startswith("nats-") or k.lower() == MSG_ID.lower()
     }
     if isinstance(error, DecodeError):
@@ -236,12 +250,16 @@ async def dead_letter(
     NATS down) the message stays unacked and is redelivered.
     """
     return await js.publish(
-        subjects.dlq(subject), bytes(payload),
-        headers=dead_letter_headers(subject, error, headers), timeout=timeout,
+        subjects.dlq(subject),
+        bytes(payload),
+        headers=dead_letter_headers(subject, error, headers),
+        timeout=timeout,
     )
 
 
-async def dead_letter_msg(js: Any, msg: Any, error: BaseException | str, *, timeout: float | None = None) -> Any:
+async def dead_letter_msg(
+    js: Any, msg: Any, error: BaseException | str, *, timeout: float | None = None
+) -> Any:
     """:func:`dead_letter` for a received JetStream ``Msg``; adds the source stream and
     stream sequence (``Tf-Dlq-Stream``, ``Tf-Dlq-Stream-Seq``) so it can be traced back."""
     headers = dict(msg.headers or {})

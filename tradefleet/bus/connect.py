@@ -18,7 +18,6 @@ import os
 from typing import Any
 from urllib.parse import urlsplit
 
-import nats
 from nats.aio.client import Client
 
 log = logging.getLogger(__name__)
@@ -86,22 +85,31 @@ async def connect(
     async def disconnected() -> None:
         if nc.closing or not connected:
             return
-        log.warning("disconnected from NATS; publishes are buffered while reconnecting "
-                    "(check the nats-server pod and NATS_URL if this lasts)",
-                    extra={"nats_url": safe, "connection": name})
+        log.warning(
+            "disconnected from NATS; publishes are buffered while reconnecting "
+            "(check the nats-server pod and NATS_URL if this lasts)",
+            extra={"nats_url": safe, "connection": name},
+        )
 
     async def reconnected() -> None:
-        log.info("reconnected to NATS; buffered publishes flushed, subscriptions restored",
-                 extra={"nats_url": _safe(str(nc.connected_url.geturl()) if nc.connected_url else url),
-                        "connection": name})
+        log.info(
+            "reconnected to NATS; buffered publishes flushed, subscriptions restored",
+            extra={
+                "nats_url": _safe(str(nc.connected_url.geturl()) if nc.connected_url else url),
+                "connection": name,
+            },
+        )
 
     connected = False
 
     async def error(exc: Exception) -> None:
         if not connected:
             return  # initial attempts are logged by the retry loop below
-        log.error("NATS error: %s (permissions, slow consumer or protocol; see nats-server log)",
-                  exc, extra={"nats_url": safe, "connection": name, "error_type": type(exc).__name__})
+        log.error(
+            "NATS error: %s (permissions, slow consumer or protocol; see nats-server log)",
+            exc,
+            extra={"nats_url": safe, "connection": name, "error_type": type(exc).__name__},
+        )
 
     async def closed() -> None:
         if not connected:
@@ -109,8 +117,11 @@ async def connect(
         if nc.closing:
             log.info("NATS connection closed", extra={"nats_url": safe, "connection": name})
             return
-        log.error("NATS connection closed; this component can no longer publish or consume "
-                  "and must be restarted", extra={"nats_url": safe, "connection": name})
+        log.error(
+            "NATS connection closed; this component can no longer publish or consume "
+            "and must be restarted",
+            extra={"nats_url": safe, "connection": name},
+        )
 
     settings: dict[str, Any] = dict(
         servers=[u.strip() for u in url.split(",")],
@@ -139,8 +150,10 @@ async def connect(
             # One short round: each server at most twice, `delay` apart. nats-py's own
             # loop would retry forever (or not at all), so the deadline is ours.
             first = {**settings, "max_reconnect_attempts": 1, "reconnect_time_wait": delay}
-            await asyncio.wait_for(nc.connect(**first),
-                                   timeout=max(deadline - loop.time(), 0) + settings["connect_timeout"])
+            await asyncio.wait_for(
+                nc.connect(**first),
+                timeout=max(deadline - loop.time(), 0) + settings["connect_timeout"],
+            )
             connected = True
             break
         except Exception as exc:
@@ -148,12 +161,20 @@ async def connect(
                 await nc.close()
             remaining = deadline - loop.time()
             if remaining <= 0:
-                log.error("cannot connect to NATS after %d attempts: %r; check NATS_URL and that "
-                          "nats-server is running with JetStream (-js)", attempt, exc,
-                          extra={"nats_url": safe, "connection": name})
+                log.error(
+                    "cannot connect to NATS after %d attempts: %r; check NATS_URL and that "
+                    "nats-server is running with JetStream (-js)",
+                    attempt,
+                    exc,
+                    extra={"nats_url": safe, "connection": name},
+                )
                 raise
-            log.warning("NATS not reachable yet (%r); retrying in %.1fs", exc, delay,
-                        extra={"nats_url": safe, "connection": name, "attempt": attempt})
+            log.warning(
+                "NATS not reachable yet (%r); retrying in %.1fs",
+                exc,
+                delay,
+                extra={"nats_url": safe, "connection": name, "attempt": attempt},
+            )
             await asyncio.sleep(min(delay, remaining))
             delay = min(delay * 2, 5.0)
     # Re-enable reconnection on the live connection with the real settings.

@@ -67,12 +67,14 @@ class StreamLimits(BaseModel):
     max_age_s: float = Field(default=7 * DAY, ge=0, description="Oldest message kept, seconds.")
     max_bytes: int = Field(default=1 * GiB, ge=-1, description="Stream size cap, bytes.")
     max_msgs: int = Field(default=-1, ge=-1, description="Message count cap.")
-    duplicate_window_s: float = Field(default=120.0, gt=0, description="Nats-Msg-Id dedupe window, s.")
+    duplicate_window_s: float = Field(
+        default=120.0, gt=0, description="Nats-Msg-Id dedupe window, s."
+    )
     storage: Literal["file", "memory"] = "file"
     replicas: int = Field(default=1, ge=1, le=5, description="JetStream replicas (1 standalone).")
 
     @model_validator(mode="after")
-    def _window_within_age(self) -> "StreamLimits":
+    def _window_within_age(self) -> StreamLimits:
         if self.max_age_s and self.duplicate_window_s > self.max_age_s:
             raise ValueError(
                 f"duplicate_window_s ({self.duplicate_window_s}) must not exceed max_age_s "
@@ -131,7 +133,11 @@ class BusConfig(BaseModel):
 _STREAMS: dict[str, tuple[str, list[str], str]] = {
     # name: (BusConfig field, subjects, description)
     MARKET: ("market", ["md.>"], "Market data: closed klines, mark price, funding, trades, book"),
-    FLEET: ("fleet", ["fleet.>"], "Bot orders, fills, positions, signals, status, heartbeats, commands"),
+    FLEET: (
+        "fleet",
+        ["fleet.>"],
+        "Bot orders, fills, positions, signals, status, heartbeats, commands",
+    ),
     RISK: ("risk", ["risk.events"], "Risk service decisions and halts"),
     DLQ: ("dlq", ["dlq.>"], "Dead letters: dlq.{original subject}, error in Tf-Dlq-* headers"),
 }
@@ -153,20 +159,22 @@ def stream_configs(config: BusConfig | None = None) -> list[api.StreamConfig]:
     out = []
     for name, (field, subjects, description) in _STREAMS.items():
         lim: StreamLimits = getattr(config, field)
-        out.append(api.StreamConfig(
-            name=name,
-            description=description,
-            subjects=list(subjects),
-            retention=api.RetentionPolicy.LIMITS,
-            discard=api.DiscardPolicy.OLD,
-            max_age=lim.max_age_s,
-            max_bytes=lim.max_bytes,
-            max_msgs=lim.max_msgs,
-            duplicate_window=lim.duplicate_window_s,
-            storage=api.StorageType(lim.storage),
-            num_replicas=lim.replicas,
-            allow_direct=True,  # fast get_last_msg (a bot's last command, last status)
-        ))
+        out.append(
+            api.StreamConfig(
+                name=name,
+                description=description,
+                subjects=list(subjects),
+                retention=api.RetentionPolicy.LIMITS,
+                discard=api.DiscardPolicy.OLD,
+                max_age=lim.max_age_s,
+                max_bytes=lim.max_bytes,
+                max_msgs=lim.max_msgs,
+                duplicate_window=lim.duplicate_window_s,
+                storage=api.StorageType(lim.storage),
+                num_replicas=lim.replicas,
+                allow_direct=True,  # fast get_last_msg (a bot's last command, last status)
+            )
+        )
     return out
 
 
@@ -176,11 +184,18 @@ def kv_configs(config: BusConfig | None = None) -> list[api.KeyValueConfig]:
     out = []
     for bucket, (field, description) in _BUCKETS.items():
         lim: KVLimits = getattr(config, field)
-        out.append(api.KeyValueConfig(
-            bucket=bucket, description=description, history=lim.history, ttl=lim.ttl_s,
-            max_bytes=lim.max_bytes, storage=api.StorageType(lim.storage), replicas=lim.replicas,
-            direct=True,
-        ))
+        out.append(
+            api.KeyValueConfig(
+                bucket=bucket,
+                description=description,
+                history=lim.history,
+                ttl=lim.ttl_s,
+                max_bytes=lim.max_bytes,
+                storage=api.StorageType(lim.storage),
+                replicas=lim.replicas,
+                direct=True,
+            )
+        )
     return out
 
 
@@ -219,7 +234,9 @@ def _immutable_conflicts(want: api.StreamConfig, have: api.StreamConfig) -> list
     if _value(have.storage) != _value(want.storage):
         out.append(f"storage is {_value(have.storage)!r}, configured {_value(want.storage)!r}")
     if _value(have.retention) != _value(want.retention):
-        out.append(f"retention is {_value(have.retention)!r}, configured {_value(want.retention)!r}")
+        out.append(
+            f"retention is {_value(have.retention)!r}, configured {_value(want.retention)!r}"
+        )
     return out
 
 
@@ -249,10 +266,16 @@ async def _ensure_stream(js: Any, want: api.StreamConfig) -> str:
         return "unchanged"
     # Start from the server's config so fields we do not manage are kept as they are.
     updated = info.config.evolve(
-        subjects=want.subjects, description=want.description, max_age=want.max_age,
-        duplicate_window=want.duplicate_window, max_bytes=want.max_bytes, max_msgs=want.max_msgs,
-        max_msgs_per_subject=want.max_msgs_per_subject, num_replicas=want.num_replicas,
-        discard=want.discard, allow_direct=want.allow_direct,
+        subjects=want.subjects,
+        description=want.description,
+        max_age=want.max_age,
+        duplicate_window=want.duplicate_window,
+        max_bytes=want.max_bytes,
+        max_msgs=want.max_msgs,
+        max_msgs_per_subject=want.max_msgs_per_subject,
+        num_replicas=want.num_replicas,
+        discard=want.discard,
+        allow_direct=want.allow_direct,
     )
     try:
         await js.update_stream(updated)
@@ -293,7 +316,8 @@ async def ensure_kv(js: Any, config: BusConfig | None = None) -> dict[str, str]:
                 await js.create_key_value(kv)
             except APIError as exc:
                 raise StreamConfigError(
-                    f"cannot create KV bucket {kv.bucket}: {exc.description} (err_code {exc.err_code})"
+                    f"cannot create KV bucket {kv.bucket}: {exc.description} "
+                    f"(err_code {exc.err_code})"
                 ) from exc
             log.info("kv bucket created", extra={"bucket": kv.bucket})
             actions[kv.bucket] = "created"
@@ -323,10 +347,16 @@ async def ensure_kv(js: Any, config: BusConfig | None = None) -> dict[str, str]:
         if kv.ttl and window > kv.ttl:
             window = kv.ttl  # JetStream: duplicate window may not exceed max age
         try:
-            await js.update_stream(have.evolve(
-                max_msgs_per_subject=kv.history, max_age=kv.ttl or 0, max_bytes=kv.max_bytes,
-                num_replicas=kv.replicas, description=kv.description, duplicate_window=window,
-            ))
+            await js.update_stream(
+                have.evolve(
+                    max_msgs_per_subject=kv.history,
+                    max_age=kv.ttl or 0,
+                    max_bytes=kv.max_bytes,
+                    num_replicas=kv.replicas,
+                    description=kv.description,
+                    duplicate_window=window,
+                )
+            )
         except APIError as exc:
             raise StreamConfigError(
                 f"cannot update KV bucket {kv.bucket} ({'; '.join(diffs)}): {exc.description} "

@@ -62,8 +62,22 @@ FLEET_KINDS: frozenset[str] = frozenset(
     {"order", "fill", "position", "signal", "status", "heartbeat"}
 )
 KLINE_INTERVALS: tuple[str, ...] = (
-    "1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h",
-    "1d", "3d", "1w", "1M",
+    "1s",
+    "1m",
+    "3m",
+    "5m",
+    "15m",
+    "30m",
+    "1h",
+    "2h",
+    "4h",
+    "6h",
+    "8h",
+    "12h",
+    "1d",
+    "3d",
+    "1w",
+    "1M",
 )
 """Kline intervals of Binance USDⓈ-M (GET /fapi/v1/klines ``interval``), ccxt timeframes."""
 
@@ -122,7 +136,8 @@ def check_interval(interval: str) -> str:
     _token("interval", interval)
     if interval not in KLINE_INTERVALS:
         raise ValueError(
-            f"interval {interval!r} is not a kline interval; use one of {', '.join(KLINE_INTERVALS)}"
+            f"interval {interval!r} is not a kline interval; "
+            f"use one of {', '.join(KLINE_INTERVALS)}"
         )
     return interval
 
@@ -176,7 +191,9 @@ def market(venue: str, symbol: str, kind: str) -> str:
     Use :func:`kline` for klines (they carry an interval).
     """
     if kind == "kline":
-        raise ValueError("kind 'kline' needs an interval: use subjects.kline(venue, symbol, interval)")
+        raise ValueError(
+            "kind 'kline' needs an interval: use subjects.kline(venue, symbol, interval)"
+        )
     _kind("kind", kind, MARKET_KINDS - {"kline"})
     return f"{MD}.{check_venue(venue)}.{check_symbol(symbol)}.{kind}"
 
@@ -239,7 +256,9 @@ def md_filter(
     return f"{MD}.{v}.{s}.{kind}"
 
 
-def fleet_filter(namespace: str | None = None, bot: str | None = None, kind: str | None = None) -> str:
+def fleet_filter(
+    namespace: str | None = None, bot: str | None = None, kind: str | None = None
+) -> str:
     """A consumer filter over bot events (``fleet.{ns}.{bot}.{kind}``); ``None`` means any.
 
     Note ``fleet_filter()`` (``fleet.*.*.*``) also matches commands ``fleet.cmd.{ns}.{bot}``:
@@ -292,15 +311,22 @@ def _parse(subject: str) -> Subject:
     if root == MD:
         if len(tokens) == 5 and tokens[3] == "kline":
             return Subject(
-                plane=MD, kind="kline", venue=check_venue(tokens[1]),
-                symbol=check_symbol(tokens[2]), interval=check_interval(tokens[4]),
+                plane=MD,
+                kind="kline",
+                venue=check_venue(tokens[1]),
+                symbol=check_symbol(tokens[2]),
+                interval=check_interval(tokens[4]),
             )
         if len(tokens) == 4:
             kind = tokens[3]
             if kind == "kline":
-                raise ValueError("kline subjects end with an interval: md.{venue}.{symbol}.kline.{interval}")
+                raise ValueError(
+                    "kline subjects end with an interval: md.{venue}.{symbol}.kline.{interval}"
+                )
             return Subject(
-                plane=MD, kind=_kind("kind", kind, MARKET_KINDS), venue=check_venue(tokens[1]),
+                plane=MD,
+                kind=_kind("kind", kind, MARKET_KINDS),
+                venue=check_venue(tokens[1]),
                 symbol=check_symbol(tokens[2]),
             )
         raise ValueError(
@@ -309,11 +335,19 @@ def _parse(subject: str) -> Subject:
         )
     if root == FLEET:
         if len(tokens) == 4 and tokens[1] == CMD:
-            return Subject(plane=CMD, kind="command", namespace=check_namespace(tokens[2]),
-                           bot=check_bot(tokens[3]))
+            return Subject(
+                plane=CMD,
+                kind="command",
+                namespace=check_namespace(tokens[2]),
+                bot=check_bot(tokens[3]),
+            )
         if len(tokens) == 4:
-            return Subject(plane=FLEET, kind=_kind("kind", tokens[3], FLEET_KINDS),
-                           namespace=check_namespace(tokens[1]), bot=check_bot(tokens[2]))
+            return Subject(
+                plane=FLEET,
+                kind=_kind("kind", tokens[3], FLEET_KINDS),
+                namespace=check_namespace(tokens[1]),
+                bot=check_bot(tokens[2]),
+            )
         raise ValueError(
             "fleet subjects are fleet.{namespace}.{bot}.{kind} or fleet.cmd.{namespace}.{bot}"
         )

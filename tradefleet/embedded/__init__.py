@@ -31,24 +31,26 @@ class ExternalServer:
     def __init__(self, url: str) -> None:
         self.url = url
 
-    def start(self) -> "ExternalServer":
+    def start(self) -> ExternalServer:
         return self
 
     def stop(self) -> None:
         pass
 
-    def __enter__(self) -> "ExternalServer":
+    def __enter__(self) -> ExternalServer:
         return self
 
-    def __exit__(self, et: type[BaseException] | None, e: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         pass
 
-    async def __aenter__(self) -> "ExternalServer":
+    async def __aenter__(self) -> ExternalServer:
         return self
 
-    async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         pass
 
 
@@ -56,20 +58,30 @@ EmbeddedNats.embedded = True  # type: ignore[attr-defined]
 EmbeddedPostgres.embedded = True  # type: ignore[attr-defined]
 
 
-def nats_server(env: Mapping[str, str] | None = None, **kwargs: Any) -> EmbeddedNats | ExternalServer:
+def nats_server(
+    env: Mapping[str, str] | None = None, **kwargs: Any
+) -> EmbeddedNats | ExternalServer:
     """``ExternalServer(NATS_URL)`` when set, else an unstarted :class:`EmbeddedNats`
     (``kwargs`` go to it). Enter it (or call ``start()``) to get a usable ``url``."""
     url = (os.environ if env is None else env).get("NATS_URL")
     return ExternalServer(url) if url else EmbeddedNats(**kwargs)
 
 
-def postgres_server(env: Mapping[str, str] | None = None, **kwargs: Any) -> EmbeddedPostgres | ExternalServer:
+def postgres_server(
+    env: Mapping[str, str] | None = None, **kwargs: Any
+) -> EmbeddedPostgres | ExternalServer:
     """``ExternalServer(DATABASE_URL)`` when set, else an unstarted :class:`EmbeddedPostgres`."""
     url = (os.environ if env is None else env).get("DATABASE_URL")
     return ExternalServer(url) if url else EmbeddedPostgres(**kwargs)
 
 
 __all__ = [
-    "EmbeddedNats", "EmbeddedPostgres", "ExternalServer", "free_port", "nats_server",
-    "nats_server_binary", "postgres_bin_dir", "postgres_server",
+    "EmbeddedNats",
+    "EmbeddedPostgres",
+    "ExternalServer",
+    "free_port",
+    "nats_server",
+    "nats_server_binary",
+    "postgres_bin_dir",
+    "postgres_server",
 ]

@@ -22,8 +22,13 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-def stop_process(proc: subprocess.Popen, *, sig: int = signal.SIGTERM, timeout_s: float = 10.0,
-                 name: str = "process") -> int:
+def stop_process(
+    proc: subprocess.Popen,
+    *,
+    sig: int = signal.SIGTERM,
+    timeout_s: float = 10.0,
+    name: str = "process",
+) -> int:
     """Send ``sig``, wait up to ``timeout_s``, then SIGKILL; return the exit code."""
     if proc.poll() is not None:
         return proc.returncode
@@ -31,8 +36,13 @@ def stop_process(proc: subprocess.Popen, *, sig: int = signal.SIGTERM, timeout_s
     try:
         return proc.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:
-        log.warning("%s (pid %d) ignored %s for %.0fs; killing it", name, proc.pid,
-                    signal.Signals(sig).name, timeout_s)
+        log.warning(
+            "%s (pid %d) ignored %s for %.0fs; killing it",
+            name,
+            proc.pid,
+            signal.Signals(sig).name,
+            timeout_s,
+        )
         proc.kill()
         return proc.wait(timeout=timeout_s)
 

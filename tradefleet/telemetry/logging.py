@@ -44,19 +44,27 @@ _TEXT_RULES: list[tuple[re.Pattern[str], str]] = [
     # scheme://user:password@host -> scheme://user:***@host
     (re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^/\s:@]*:)([^@\s/]+)(@)"), r"\1" + MASK + r"\3"),
     # key=value, key: value, "key": "value" (query strings, logfmt, JSON, headers)
-    (re.compile(
-        r"""((?:api[_-]?key|apikey|secret|signature|passw(?:or)?d|passwd|pwd|passphrase|"""
-        r"""token|listen[_-]?key|authorization|private[_-]?key)["']?\s*[=:]\s*["']?)"""
-        r"""(?!\*\*\*)([^"'&\s,;}\]]+)""",
-        re.IGNORECASE,
-    ), r"\1" + MASK),
+    (
+        re.compile(
+            r"""((?:api[_-]?key|apikey|secret|signature|passw(?:or)?d|passwd|pwd|passphrase|"""
+            r"""token|listen[_-]?key|authorization|private[_-]?key)["']?\s*[=:]\s*["']?)"""
+            r"""(?!\*\*\*)([^"'&\s,;}\]]+)""",
+            re.IGNORECASE,
+        ),
+        r"\1" + MASK,
+    ),
     (re.compile(r"(\bBearer\s+)[A-Za-z0-9._~+/\-]+=*", re.IGNORECASE), r"\1" + MASK),
     # Binance API keys / secrets / HMAC-SHA256 hex signatures are 64 characters.
     (re.compile(r"\b[A-Za-z0-9]{64,}\b"), MASK),
 ]
 
 _RESERVED = set(vars(logging.LogRecord("x", logging.INFO, "x", 0, "x", None, None))) | {
-    "message", "asctime", "taskName", "component", "trace_id", "span_id",
+    "message",
+    "asctime",
+    "taskName",
+    "component",
+    "trace_id",
+    "span_id",
 }
 
 
@@ -178,7 +186,9 @@ def setup_logging(
     if isinstance(raw, str):
         resolved = logging.getLevelName(raw.strip().upper())
         if not isinstance(resolved, int):
-            raise ValueError(f"log level {raw!r} is not one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+            raise ValueError(
+                f"log level {raw!r} is not one of DEBUG, INFO, WARNING, ERROR, CRITICAL"
+            )
     else:
         resolved = int(raw)
     root = logging.getLogger()

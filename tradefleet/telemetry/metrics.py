@@ -86,9 +86,16 @@ class Probe:
             if reason:
                 failures[name] = reason
         passing = self._ok and not failures
-        reason = self._reason if not self._ok or not failures else "; ".join(
-            f"{k}: {v}" for k, v in failures.items())
-        return passing, {"status": "ok" if passing else "fail", "reason": reason, "checks": failures}
+        reason = (
+            self._reason
+            if not self._ok or not failures
+            else "; ".join(f"{k}: {v}" for k, v in failures.items())
+        )
+        return passing, {
+            "status": "ok" if passing else "fail",
+            "reason": reason,
+            "checks": failures,
+        }
 
 
 class Health:
@@ -110,13 +117,16 @@ def build_app(registry: CollectorRegistry, health: Health) -> Starlette:
         async def endpoint(_: Request) -> JSONResponse:
             passing, body = probe.evaluate()
             return JSONResponse(body, status_code=200 if passing else 503)
+
         return endpoint
 
-    return Starlette(routes=[
-        Route("/metrics", metrics),
-        Route("/healthz", probe_endpoint(health.live)),
-        Route("/readyz", probe_endpoint(health.ready)),
-    ])
+    return Starlette(
+        routes=[
+            Route("/metrics", metrics),
+            Route("/healthz", probe_endpoint(health.live)),
+            Route("/readyz", probe_endpoint(health.ready)),
+        ]
+    )
 
 
 class _Server(uvicorn.Server):
@@ -167,15 +177,23 @@ async def serve_metrics(
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise OSError(exc.errno, f"cannot serve metrics on {host}:{port}: {exc.strerror}; "
-                                 "choose another port or 0 for a free one") from exc
+        raise OSError(
+            exc.errno,
+            f"cannot serve metrics on {host}:{port}: {exc.strerror}; "
+            "choose another port or 0 for a free one",
+        ) from exc
     bound = sock.getsockname()[1]
     config = uvicorn.Config(
-        build_app(registry, health), log_config=None, access_log=False, lifespan="off",
+        build_app(registry, health),
+        log_config=None,
+        access_log=False,
+        lifespan="off",
         log_level="warning",
     )
     server = _Server(config)
-    task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]), name=f"metrics:{bound}")
+    task = asyncio.get_running_loop().create_task(
+        server.serve(sockets=[sock]), name=f"metrics:{bound}"
+    )
     while not server.started:
         if task.done():
             sock.close()

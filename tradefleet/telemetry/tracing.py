@@ -61,7 +61,9 @@ def _traces_endpoint(endpoint: str) -> str:
     """OTLP/HTTP wants the full URL; accept a base URL like ``http://collector:4318``."""
     parts = urlsplit(endpoint)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"otlp_endpoint {endpoint!r} must be an http(s) URL, e.g. http://otel-collector:4318")
+        raise ValueError(
+            f"otlp_endpoint {endpoint!r} must be an http(s) URL, e.g. http://otel-collector:4318"
+        )
     if parts.path in ("", "/"):
         return endpoint.rstrip("/") + "/v1/traces"
     return endpoint
@@ -96,8 +98,11 @@ def setup_tracing(
     """
     if not 0.0 <= sample_ratio <= 1.0:
         raise ValueError(f"sample_ratio must be within 0..1, got {sample_ratio}")
-    endpoint = (otlp_endpoint or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-                or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"))
+    endpoint = (
+        otlp_endpoint
+        or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    )
     current = trace.get_tracer_provider()
     if isinstance(current, TracerProvider):
         provider = current
@@ -111,8 +116,12 @@ def setup_tracing(
         # Imported lazily: the exporter pulls in protobuf and requests.
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=_traces_endpoint(endpoint))))
-        log.info("tracing exports over OTLP/HTTP", extra={"otlp_endpoint": _traces_endpoint(endpoint)})
+        provider.add_span_processor(
+            BatchSpanProcessor(OTLPSpanExporter(endpoint=_traces_endpoint(endpoint)))
+        )
+        log.info(
+            "tracing exports over OTLP/HTTP", extra={"otlp_endpoint": _traces_endpoint(endpoint)}
+        )
     if span_exporter is not None:
         provider.add_span_processor(SimpleSpanProcessor(span_exporter))
     return provider
@@ -153,7 +162,9 @@ def consumer_span(
     """
     tracer = tracer or get_tracer("tradefleet.bus")
     with tracer.start_as_current_span(
-        name, context=extract_context(headers), kind=trace.SpanKind.CONSUMER,
+        name,
+        context=extract_context(headers),
+        kind=trace.SpanKind.CONSUMER,
         attributes={"messaging.system": "nats", "messaging.destination.name": subject},
     ) as span:
         yield span
