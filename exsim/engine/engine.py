@@ -771,9 +771,8 @@ class Engine:
         cid = new_client_order_id
         if cid is not None and (not isinstance(cid, str) or not _CID_RE.match(cid)):
             raise error(-4015)
-        t = self.time_ms if time_ms is None else int(time_ms)
-        return self._submit(acct, b, s, otype, tif, lots, price_ticks, stop_ticks, ps, ro,
-                            close_all, wt, pp, cid, t, position_side is not None)
+        return self.submit(account_id, b.sym, s, otype, lots, price_ticks, stop_ticks, tif, ps, ro,
+                           close_all, wt, cid, None if time_ms is None else int(time_ms), pp)
 
     @staticmethod
     def _parse_price(b: _Book, value: Number, name: str, nonpositive_code: int) -> int:
@@ -791,27 +790,22 @@ class Engine:
                price_ticks: int = 0, stop_ticks: int = 0, tif: int = GTC,
                position_side: int = BOTH, reduce_only: bool = False,
                close_position: bool = False, working_type: int = CONTRACT_PRICE,
-               client_order_id: str | None = None, time_ms: int | None = None) -> Order:
+               client_order_id: str | None = None, time_ms: int | None = None,
+               price_protect: bool = False) -> Order:
         """Fast path of :meth:`place_order` in ints: ``sym`` index, ``side`` +1/−1,
         ``otype``/``tif``/``position_side``/``working_type`` codes of :mod:`.enums`,
         ``lots`` (stepSize units), ``price_ticks`` / ``stop_ticks``. Same rules, same errors
-        (parsing errors aside). ``client_order_id`` is not pattern-checked here."""
+        (parsing errors aside); ``client_order_id`` is not pattern-checked here. Everything
+        below runs before the first mutation, so a raised error leaves no trace."""
         acct = self._accounts.get(account_id)
         if acct is None:
             raise error(-2015)
         if lots <= 0 and not close_position:
             raise error(-4003)
         t = self.time_ms if time_ms is None else time_ms
-        return self._submit(acct, self._books[sym], side, otype, tif, lots, price_ticks,
-                            stop_ticks, position_side, reduce_only, close_position,
-                            working_type, False, client_order_id, t, position_side != BOTH)
-
-    def _submit(self, acct: Account, b: _Book, side: int, otype: int, tif: int, lots: int,
-                price: int, stop: int, ps: int, ro: bool, close_all: bool, wt: int, pp: bool,
-                cid: str | None, t: int, ps_sent: bool) -> Order:
-        """Validation that needs state, then acceptance and execution. Raises before any
-        mutation."""
-        sym = b.sym
+        b = self._books[sym]
+        price, stop, ps, ro = price_ticks, stop_ticks, position_side, reduce_only
+        close_all, wt, pp, cid = close_position, working_type, price_protect, client_order_id
         conditional = otype >= STOP_MARKET
         # Position side vs account mode (-4061); reduceOnly is refused in hedge mode.
         if acct.dual_side:
@@ -1074,6 +1068,17 @@ class Engine:
         return out[:limit] if order_id is not None or start_time is not None else out[-limit:]
 
     # ======================================================================= account views
+    def position_lots(self, account_id: str, sym: int, position_side: int = BOTH) -> int:
+        """Fast path: signed position size in lots (long > 0) for symbol index ``sym``."""
+        return self._accounts[account_id].pos[sym][position_side].lots
+
+    def open_order_ids(self, account_id: str, sym: int | None = None) -> list[int]:
+        """Fast path: ids of the account's open orders (of symbol index ``sym``), oldest first."""
+        opens = self._accounts[account_id].open_orders
+        if sym is None:
+            return list(opens)
+        return [oid for oid, o in opens.items() if o.sym == sym]
+
     def wallet_balance(self, account_id: str) -> Decimal:
         """Wallet balance in USDT."""
         return money(self._account(account_id).wallet_units)
