@@ -15,7 +15,8 @@ from decimal import Decimal
 
 from .data import BAR_MS, Kline, SymbolData
 
-__all__ = ["INTERVAL_MS", "Bar", "bar_range", "bar_at", "kline_array", "kline_event"]
+__all__ = ["INTERVAL_MS", "Bar", "bar_range", "bar_at", "kline_array", "price_kline_array",
+           "kline_event"]
 
 INTERVAL_MS: dict[str, int] = {
     "1m": BAR_MS, "3m": 3 * BAR_MS, "5m": 5 * BAR_MS, "15m": 15 * BAR_MS,
@@ -131,6 +132,12 @@ def bar_at(sd: SymbolData, interval_ms: int, index_1m: int) -> Bar:
 def kline_array(bar: Bar) -> list:
     """The REST array of one bar (``GET /fapi/v1/klines`` row)."""
     return [bar.open_time, bar.open, bar.high, bar.low, bar.close, bar.volume, bar.close_time,
+            "0", 0, "0", "0", "0"]
+
+
+def price_kline_array(bar: Bar) -> list:
+    """A ``markPriceKlines`` / ``indexPriceKlines`` row: OHLC, no volume (``"0"``)."""
+    return [bar.open_time, bar.open, bar.high, bar.low, bar.close, "0", bar.close_time,
             "0", 0, "0", "0", "0"]
 
 

@@ -19,7 +19,7 @@ from ..engine import Order, SymbolSpec
 from ..engine.enums import CONDITIONAL_TYPES
 
 __all__ = ["is_algo", "algo_status", "algo_order", "algo_update_event", "account_v3",
-           "positions_v3", "leverage_brackets"]
+           "positions_v3", "leverage_brackets", "notional_cap"]
 
 
 def is_algo(order: Order) -> bool:
@@ -145,10 +145,16 @@ def _initial_margin(p: dict) -> str:
         return "0"
 
 
-def leverage_brackets(specs: list[SymbolSpec], notional_cap: int = 50_000) -> list[dict]:
+def notional_cap(spec: SymbolSpec) -> int:
+    """The engine enforces no notional cap (one bracket): report maxQty × maxPrice (USDT),
+    the same ``maxNotionalValue`` ``POST /fapi/v1/leverage`` returns."""
+    return int(spec.max_qty * spec.max_price)
+
+
+def leverage_brackets(specs: list[SymbolSpec]) -> list[dict]:
     """``GET /fapi/v1/leverageBracket``: one bracket per symbol (the engine models only the
     first notional bracket: max leverage and maintenance margin rate of ``SymbolSpec``)."""
     return [{"symbol": s.symbol, "brackets": [{
-        "bracket": 1, "initialLeverage": s.max_leverage, "notionalCap": notional_cap,
+        "bracket": 1, "initialLeverage": s.max_leverage, "notionalCap": notional_cap(s),
         "notionalFloor": 0, "maintMarginRatio": float(s.maint_margin_rate), "cum": 0.0}]}
         for s in specs]

@@ -85,3 +85,11 @@ async def test_funding_rate_history_stops_at_the_replay_clock(exchange, admin):
     history = await exchange.fetch_funding_rate_history(BTC, limit=5)
     assert [h["timestamp"] for h in history] == [int(r["funding_time"]) for r in recorded[-5:]]
     assert [h["fundingRate"] for h in history] == [float(r["funding_rate"]) for r in recorded[-5:]]
+
+
+async def test_mark_price_klines_follow_the_replayed_trade_prices(exchange, admin):
+    rows = csv_klines("SOLUSDT")
+    admin.step(3)
+    candles = await exchange.fetch_ohlcv("SOL/USDT:USDT", "1m", params={"price": "mark"})
+    assert [c[:5] for c in candles] == [[int(r["open_time"]), *(float(r[k]) for k in
+                                         ("open", "high", "low", "close"))] for r in rows[:3]]

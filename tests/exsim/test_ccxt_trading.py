@@ -234,3 +234,16 @@ async def test_two_api_keys_trade_separate_accounts(make_exchange, admin):
     await one.create_order(BTC, "market", "buy", 0.01)
     assert len(await one.fetch_positions([BTC])) == 1
     assert await two.fetch_positions([BTC]) == []
+
+
+async def test_leverage_and_margin_mode_are_read_back_from_symbol_config(exchange, admin):
+    await exchange.set_leverage(12, ETH)
+    await exchange.set_margin_mode("isolated", ETH)
+    leverage = await exchange.fetch_leverage(ETH)
+    assert (leverage["longLeverage"], leverage["marginMode"]) == (12, "isolated")
+    assert (await exchange.fetch_margin_mode(BTC))["marginMode"] == "cross"
+
+
+async def test_trading_fee_is_the_engine_maker_and_taker_rate(exchange):
+    fee = await exchange.fetch_trading_fee(BTC)
+    assert (fee["maker"], fee["taker"]) == (0.0002, 0.0005)

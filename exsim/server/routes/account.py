@@ -12,7 +12,7 @@ from ...engine.enums import MARGIN_TYPES
 from ..auth import ApiKey
 from ..errors import ApiError
 from ..params import Params
-from ..shapes import account_v3, is_algo, leverage_brackets, positions_v3
+from ..shapes import account_v3, leverage_brackets, notional_cap, positions_v3
 from .common import SIGNED, USER_STREAM, endpoint, require_symbol
 
 if TYPE_CHECKING:
@@ -73,6 +73,18 @@ def change_margin_type(ex: "Exsim", params: Params, key: ApiKey) -> dict:
         raise ApiError(-1130, "marginType")
     ex.engine.change_margin_type(key.account_id, symbol, margin_type)
     return dict(_OK)
+
+
+def symbol_config(ex: "Exsim", params: Params, key: ApiKey) -> list:
+    """``GET /fapi/v1/symbolConfig[?symbol]``: margin type and leverage per symbol."""
+    symbol = require_symbol(ex, params, required=False)
+    rows = []
+    for s in ([symbol] if symbol else ex.specs):
+        lev = ex.engine.leverage(key.account_id, s)
+        rows.append({"symbol": s, "marginType": ex.engine.margin_type(key.account_id, s),
+                     "isAutoAddMargin": "false", "leverage": lev,
+                     "maxNotionalValue": str(notional_cap(ex.specs[s]))})
+    return rows
 
 
 def get_position_mode(ex: "Exsim", params: Params, key: ApiKey) -> dict:
@@ -154,6 +166,7 @@ ROUTES = [
     ("/fapi/v1/leverageBracket", ["GET"], endpoint(SIGNED, leverage_bracket)),
     ("/fapi/v1/leverage", ["POST"], endpoint(SIGNED, change_leverage)),
     ("/fapi/v1/marginType", ["POST"], endpoint(SIGNED, change_margin_type)),
+    ("/fapi/v1/symbolConfig", ["GET"], endpoint(SIGNED, symbol_config)),
     ("/fapi/v1/positionSide/dual", ["GET"], endpoint(SIGNED, get_position_mode)),
     ("/fapi/v1/positionSide/dual", ["POST"], endpoint(SIGNED, change_position_mode)),
     ("/fapi/v1/multiAssetsMargin", ["GET"], endpoint(SIGNED, multi_assets_margin)),

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from ...engine.enums import ORDER_TYPE_CODE
 from ..errors import ApiError
-from ..klines import INTERVAL_MS, bar_range, kline_array
+from ..klines import INTERVAL_MS, bar_range, kline_array, price_kline_array
 from ..params import Params
 from ..replay import next_funding_time
 from .common import NONE, endpoint, require_symbol
@@ -66,7 +66,22 @@ def exchange_info(ex: "Exsim", params: Params) -> dict:
 def klines(ex: "Exsim", params: Params) -> list:
     """``GET /fapi/v1/klines?symbol&interval[&startTime&endTime&limit]`` (limit ≤ 1500,
     default 500): recorded bars that closed by the replay clock (see :mod:`..klines`)."""
-    symbol = require_symbol(ex, params)
+    return [kline_array(b) for b in _bars(ex, params, require_symbol(ex, params))]
+
+
+def price_klines(ex: "Exsim", params: Params) -> list:
+    """``GET /fapi/v1/markPriceKlines?symbol&...`` and ``indexPriceKlines?pair&...``: the
+    mark and index follow the trade price in a replay, so these are the klines' OHLC."""
+    raw = params.optional("symbol") or params.optional("pair")
+    if raw is None:
+        raise ApiError(-1102, "symbol")
+    symbol = raw.upper()
+    if symbol not in ex.specs:
+        raise ApiError(-1121)
+    return [price_kline_array(b) for b in _bars(ex, params, symbol)]
+
+
+def _bars(ex: "Exsim", params: Params, symbol: str) -> list:
     interval = params.required("interval")
     if interval not in INTERVAL_MS:
         raise ApiError(-1120)
@@ -74,9 +89,8 @@ def klines(ex: "Exsim", params: Params) -> list:
     start, end = params.integer("startTime"), params.integer("endTime")
     if start is not None and end is not None and start > end:
         raise ApiError(-1130, "startTime")
-    bars = bar_range(ex.data.symbols[symbol], INTERVAL_MS[interval], ex.replay.clock_ms,
+    return bar_range(ex.data.symbols[symbol], INTERVAL_MS[interval], ex.replay.clock_ms,
                      start, end, limit)
-    return [kline_array(b) for b in bars]
 
 
 def _last_price(ex: "Exsim", symbol: str) -> str:
@@ -204,6 +218,8 @@ ROUTES = [
     ("/fapi/v1/time", ["GET"], endpoint(NONE, server_time)),
     ("/fapi/v1/exchangeInfo", ["GET"], endpoint(NONE, exchange_info)),
     ("/fapi/v1/klines", ["GET"], endpoint(NONE, klines)),
+    ("/fapi/v1/markPriceKlines", ["GET"], endpoint(NONE, price_klines)),
+    ("/fapi/v1/indexPriceKlines", ["GET"], endpoint(NONE, price_klines)),
     ("/fapi/v1/premiumIndex", ["GET"], endpoint(NONE, premium_index)),
     ("/fapi/v1/fundingRate", ["GET"], endpoint(NONE, funding_rate)),
     ("/fapi/v1/fundingInfo", ["GET"], endpoint(NONE, funding_info)),
