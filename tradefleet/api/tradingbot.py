@@ -32,7 +32,8 @@ KlineInterval = Literal[
 ]
 Symbol = Annotated[
     str,
-    Field(pattern=r"^[A-Z0-9]{2,20}$", description="Exchange symbol id, upper-case (BTCUSDT)."),
+    Field(pattern=r"^[A-Z0-9][A-Z0-9_]{1,31}$",
+          description="Exchange symbol id, upper-case (BTCUSDT); same rule as bus subjects."),
 ]
 DnsLabel = Annotated[
     str,
