@@ -950,15 +950,27 @@ class Engine:
             elif tif == IOC or tif == FOK:
                 self._finish(acct, o, EXPIRED, t)
             else:
-                self._open(acct, o)
-                o.margin_units = margin
-                acct.open_order_margin += margin
+                acct.open_orders[oid] = o
+                acct.n_open[sym] += 1
+                if margin:
+                    o.margin_units = margin
+                    acct.open_order_margin += margin
                 if closing:
                     acct.n_reduce_only += 1
-                _set_trigger(o)
-                b.add(o)
+                # a resting limit: BUY fires when the price falls to it, SELL when it rises
+                o.trig_thr = price
+                if side == BUY:
+                    o.trig_dir = -1
+                    if price > b.dn:
+                        b.dn = price
+                else:
+                    o.trig_dir = 1
+                    if price < b.up:
+                        b.up = price
+                b.orders[oid] = o
         else:
-            self._open(acct, o)
+            acct.open_orders[oid] = o
+            acct.n_open[sym] += 1
             acct.n_algo[sym] += 1
             _set_trigger(o)
             o.on_mark = wt == MARK_PRICE and b.mark_feed
@@ -1434,7 +1446,9 @@ class Engine:
             self._emit(acct.account_id, ev.account_update(
                 "ORDER", t, acct.wallet_units, realized - fee,
                 [(pos, pos.unrealized_units(b.mark), pos.cum_realized_units, acct.margin_type[sym])]))
-        if acct.n_reduce_only:
+        if closing and acct.n_reduce_only:
+            # only a fill that reduced or flipped the position can leave reduce-only orders
+            # with more quantity than the position
             self._trim_reduce_only(acct, sym, o.position_side, o, t)
 
     def _trim_reduce_only(self, acct: Account, sym: int, ps: int, skip: Order, t: int) -> None:
@@ -1484,21 +1498,23 @@ class Engine:
         else:
             x1, x2 = h, l
         d = close_time - open_time
-        prev = b.last or o
-        follow = not b.mark_feed
-        for a, z, t, gap in ((prev, o, open_time, True), (o, x1, open_time + d // 3, False),
-                             (x1, x2, open_time + 2 * d // 3, False), (x2, c, close_time, False)):
-            self._segment(b, a, z, t, gap)
-            b.last = z
-            if follow:
-                b.mark = z
-                self._marks[b.sym] = z
+        seg = self._segment
+        seg(b, b.last or o, o, open_time, True)          # the gap from the previous price
+        seg(b, o, x1, open_time + d // 3, False)
+        seg(b, x1, x2, open_time + 2 * d // 3, False)
+        seg(b, x2, c, close_time, False)
 
     def _segment(self, b: _Book, a: int, z: int, t: int, gap: bool) -> None:
+        """Price moves a → z: fire what it reaches, then z is the last (and, without a mark
+        feed, the mark) price."""
         if b.dirty:
             b.recompute()
         if (z <= a and b.dn >= z) or (z >= a and b.up <= z):
             self._fire(b, b.orders, a, z, t, gap, False)
+        b.last = z
+        if not b.mark_feed:
+            b.mark = z
+            self._marks[b.sym] = z
 
     def _fire(self, b: _Book, orders: dict[int, Order], a: int, z: int, t: int, gap: bool,
               mark_trigger: bool) -> None:
