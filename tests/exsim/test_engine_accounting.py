@@ -162,3 +162,18 @@ def test_reset_restores_the_initial_deposit_and_forgets_everything_else():
     assert e.leverage("a", "BTCUSDT") == 20 and e.last_price("BTCUSDT") == 0
     feed(e, "BTCUSDT", 0)
     assert e.place_order("a", "BTCUSDT", "BUY", "MARKET", quantity="0.010").order_id == 1
+
+
+def test_income_history_lists_each_fill_as_commission_and_realized_pnl():
+    e = Engine()
+    e.create_account("a", "10000")
+    feed(e, "BTCUSDT", 0)
+    e.place_order("a", "BTCUSDT", "BUY", "MARKET", quantity="0.010")
+    feed(e, "BTCUSDT", 1)
+    e.place_order("a", "BTCUSDT", "SELL", "MARKET", quantity="0.010")
+    rows = [(i.income_type, i.income, i.trade_id) for i in e.income("a")]
+    assert rows == [("TRANSFER", D("10000"), None),
+                    ("COMMISSION", D("-0.4711"), 1),            # opening fill: no REALIZED_PNL
+                    ("REALIZED_PNL", D("1.14"), 2),
+                    ("COMMISSION", D("-0.4716700"), 2)]
+    assert [i.tran_id for i in e.income("a")] == sorted(i.tran_id for i in e.income("a"))

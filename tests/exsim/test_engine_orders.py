@@ -413,3 +413,21 @@ def test_default_specs_match_binance_exchange_info():
     assert f["SOLUSDT"]["PRICE_FILTER"]["tickSize"] == "0.0100"
     assert f["SOLUSDT"]["LOT_SIZE"]["stepSize"] == "1"
     assert f["SOLUSDT"]["MIN_NOTIONAL"]["notional"] == "5"
+
+
+def test_paper_mode_trade_price_fires_stops_like_a_gap():
+    e = new_engine()
+    feed(e, 0)
+    order(e, "BUY", "MARKET")
+    stop = order(e, "SELL", "STOP_MARKET", stop_price="94200.0", reduce_only=True)
+    e.set_price("BTCUSDT", "94210.0")
+    assert stop.status_name == "NEW"
+    e.set_price("BTCUSDT", "94150.3")                  # jumps through the stop
+    assert stop.status_name == "FILLED" and stop.avg_price == D("94150.3")
+
+
+def test_inconsistent_bar_is_refused_with_the_reason():
+    e = new_engine()
+    with pytest.raises(ValueError, match="low <= open,close <= high"):
+        e.on_bar("BTCUSDT", 0, "94230.2", "94200.0", "94159.7", "94220.0")
+    assert e.last_price("BTCUSDT") == 0
