@@ -13,7 +13,9 @@ from pydantic import BaseModel, ConfigDict
 
 from .types import Action, Bar, Side, Signal
 
-_SYMBOL = re.compile(r"^[A-Z0-9]{2,20}$")
+# Exchange symbol ids as the bus subjects and the TradingBot spec accept them (upper-case,
+# "_" for delivery contracts such as BTCUSDT_250926); kept local so strategies import no I/O.
+_SYMBOL = re.compile(r"^[A-Z0-9][A-Z0-9_]{1,31}$")
 _SIDE_CODE = {Side.FLAT: 0, Side.LONG: 1, Side.SHORT: -1}
 _CODE_SIDE = {0: Side.FLAT, 1: Side.LONG, -1: Side.SHORT}
 

@@ -19,7 +19,7 @@ from .funding import FundingFilter, in_no_trade_window, ms_to_nearest_funding
 from .types import Bar, Signal
 
 Fraction = Annotated[float, Field(gt=0, lt=1)]
-SymbolId = Annotated[str, Field(pattern=r"^[A-Z0-9]{2,20}$")]
+SymbolId = Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9_]{1,31}$")]
 
 
 class MomentumParams(StrategyParams):
