@@ -172,8 +172,111 @@ def bench_inprocess(bars: int = 3000, repeats: int = 3) -> dict:
     }
 
 
+# ------------------------------------------------------------------ round trip (server)
+# Section owned by the exsim server: signed REST order latency through real ccxt.
+def _percentile(sorted_ms: list[float], q: float) -> float:
+    """Nearest-rank percentile of an ascending list (q in 0..100)."""
+    import math
+
+    k = max(0, min(len(sorted_ms) - 1, math.ceil(q / 100 * len(sorted_ms)) - 1))
+    return sorted_ms[k]
+
+
+def _start_exsim_process() -> tuple["subprocess.Popen", str]:
+    """exsim in its own process (no GIL shared with the client), paused, on a free port;
+    returns the process and its base URL read from the "exsim listening" log line."""
+    import subprocess
+    import threading
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tradefleet.cli", "exsim", "--data", str(ROOT / "data" / "binance-um"),
+         "--port", "0", "--paused", "--symbols", "BTCUSDT", "--log-level", "info"],
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    deadline = time.monotonic() + 60
+    assert proc.stderr is not None
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if rec.get("msg") == "exsim listening":
+            threading.Thread(target=proc.stderr.read, daemon=True).start()  # keep the pipe drained
+            return proc, rec["rest_base_url"].removesuffix("/fapi")
+    proc.kill()
+    raise RuntimeError("exsim did not start (no 'exsim listening' log line)")
+
+
+async def _roundtrips(base_url: str, orders: int, warmup: int) -> tuple[list[float], list[float]]:
+    import ccxt.async_support as ccxt
+    import httpx
+
+    from tradefleet.exsim.server import DEFAULT_API_KEY, DEFAULT_API_SECRET, ccxt_urls
+
+    async with httpx.AsyncClient(base_url=base_url) as admin:
+        (await admin.post("/admin/replay/step", json={"bars": 3})).raise_for_status()
+    ex = ccxt.binanceusdm({"apiKey": DEFAULT_API_KEY, "secret": DEFAULT_API_SECRET,
+                           "urls": ccxt_urls(base_url), "options": {"fetchCurrencies": False},
+                           "enableRateLimit": False})
+    try:
+        await ex.load_markets()
+        bid = float((await ex.fetch_order_book("BTC/USDT:USDT", 5))["bids"][0][0])
+        price = round(bid * 0.99, 1)  # post-only, rests below the market
+        place, cancel = [], []
+        for i in range(warmup + orders):
+            t0 = time.perf_counter()
+            order = await ex.create_order("BTC/USDT:USDT", "limit", "buy", 0.002, price,
+                                          {"postOnly": True})
+            t1 = time.perf_counter()
+            await ex.cancel_order(order["id"], "BTC/USDT:USDT")
+            t2 = time.perf_counter()
+            if i >= warmup:
+                place.append((t1 - t0) * 1000)
+                cancel.append((t2 - t1) * 1000)
+        return place, cancel
+    finally:
+        await ex.close()
+
+
+def bench_roundtrip(orders: int = 500, warmup: int = 50) -> dict:
+    """Signed order round trip through ccxt over loopback (ms): ``orders`` LIMIT GTX
+    (post-only) BUY orders resting 1 % below the market, each placed then cancelled, by
+    ``ccxt.async_support.binanceusdm`` (URLs overridden, client throttle off) against an
+    exsim server in its own process. Reports p50/p99 of place and of cancel; target: place
+    p50 ≤ 3 ms."""
+    import asyncio
+
+    proc, base_url = _start_exsim_process()
+    try:
+        place, cancel = asyncio.run(_roundtrips(base_url, orders, warmup))
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    place.sort()
+    cancel.sort()
+    out = {
+        "roundtrip_orders": orders,
+        "roundtrip_place_p50_ms": round(_percentile(place, 50), 3),
+        "roundtrip_place_p99_ms": round(_percentile(place, 99), 3),
+        "roundtrip_cancel_p50_ms": round(_percentile(cancel, 50), 3),
+        "roundtrip_cancel_p99_ms": round(_percentile(cancel, 99), 3),
+        "roundtrip_target_p50_ms": 3.0,
+        "roundtrip_client": "ccxt.async_support.binanceusdm, LIMIT GTX place + cancel, loopback, "
+                            "server in a separate process",
+    }
+    out["roundtrip_meets_target"] = out["roundtrip_place_p50_ms"] <= 3.0
+    print(f"exsim round trip (ccxt, loopback): place p50 {out['roundtrip_place_p50_ms']:.2f} ms, "
+          f"p99 {out['roundtrip_place_p99_ms']:.2f} ms; cancel p50 "
+          f"{out['roundtrip_cancel_p50_ms']:.2f} ms, p99 {out['roundtrip_cancel_p99_ms']:.2f} ms "
+          f"({orders} orders)")
+    return out
+
+
 #: name -> section; each returns a flat dict merged into the results JSON.
-SECTIONS: dict[str, Callable[..., dict]] = {"inprocess": bench_inprocess}
+SECTIONS: dict[str, Callable[..., dict]] = {"inprocess": bench_inprocess,
+                                            "roundtrip": bench_roundtrip}
 
 
 def main(argv: list[str] | None = None) -> dict:
