@@ -4,10 +4,11 @@ Section ``bench_inprocess`` (matching core, no server): replays real 1m klines o
 ETHUSDT and SOLUSDT (``data/binance-um/klines``) through one :class:`Engine` with a realistic
 order mix for several accounts on every bar:
 
-* a MARKET entry, alternating long and short,
-* a reduce-only STOP_MARKET protective stop 0.15 % away (many trigger on later bars' paths),
-* a LIMIT order placed far from the market and cancelled (a "cancel + replace" leg),
-* a reduce-only MARKET exit of whatever is still open, then the stop is cancelled if open,
+* when flat: a MARKET entry (alternating long/short), a reduce-only STOP_MARKET protective
+  stop 0.025 % away and a reduce-only LIMIT take-profit 0.05 % away (both often reached by
+  the next bars' intra-bar paths: stop fills as taker, take-profit as maker),
+* while in a position: a LIMIT entry placed far from the market and cancelled (a cancel +
+  replace leg), and after three bars a reduce-only MARKET exit and cancel of what is left,
 
 and counts orders submitted per second of wall time, *including* the kline replay, fills,
 trigger walking, position and fee accounting (no listener subscribed, as in the
@@ -59,6 +60,18 @@ def load_rows(symbol: str, bars: int) -> list[list[str]]:
         return out
 
 
+def count_fills(e: Engine) -> int:
+    """Every fill of every account, paging userTrades by trade id (1000 per page)."""
+    n = 0
+    for a in e.account_ids():
+        for s in SYMBOLS:
+            from_id = 0
+            while page := e.user_trades(a, s, from_id=from_id, limit=1000):
+                n += len(page)
+                from_id = page[-1].id + 1
+    return n
+
+
 def _new_engine() -> Engine:
     e = Engine(config=EngineConfig())
     for a in range(ACCOUNTS):
@@ -68,51 +81,64 @@ def _new_engine() -> Engine:
     return e
 
 
-def run_fast(rows: dict[str, list[list[str]]]) -> tuple[int, int, float]:
-    """Integer fast path. Returns (orders submitted, fills, seconds)."""
+def run_fast(rows: dict[str, list[list[str]]]) -> tuple[int, int, float, float]:
+    """Integer fast path. Returns (orders, fills, wall s, CPU s)."""
     e = _new_engine()
-    syms = [(e.symbol_index(s), s, [(int(r[0]), *(e.price_to_ticks(s, v) for v in r[1:5]), int(r[6]))
-                                    for r in rows[s]]) for s in SYMBOLS]
+    syms = [(e.symbol_index(s), LOTS[s], [(int(r[0]), *(e.price_to_ticks(s, v) for v in r[1:5]),
+                                           int(r[6])) for r in rows[s]]) for s in SYMBOLS]
     accounts = [f"acct{a}" for a in range(ACCOUNTS)]
     n_bars = min(len(b) for _, _, b in syms)
     submit, cancel = e.submit, e.cancel
+    position_lots, open_ids = e.position_lots, e.open_order_ids
+    BUY, MARKET, LIMIT, STOP_MARKET, GTC = en.BUY, en.MARKET, en.LIMIT, en.STOP_MARKET, en.GTC
+    held = {}
     orders = 0
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for i in range(n_bars):
-        for sym, s, bars in syms:
+        for sym, lots, bars in syms:
             ot, o, h, lo, c, ct = bars[i]
             e.on_bar_ticks(sym, ot, o, h, lo, c, ct)
-            lots = LOTS[s]
-            off = c * 15 // 10000 or 1
+            step = c // 4000 or 1            # 0.025 % of the price, in ticks
             for k, acct in enumerate(accounts):
-                side = en.BUY if (i + k) % 2 == 0 else en.SELL
-                pos = e._accounts[acct].pos[sym][en.BOTH].lots
-                if pos:
-                    submit(acct, sym, -1 if pos > 0 else 1, en.MARKET, abs(pos), reduce_only=True)
+                pos = position_lots(acct, sym)
+                key = (acct, sym)
+                if pos == 0 or held[key] >= 3:
+                    # flat, or held 3 bars: exit, clear the protective orders, re-enter
+                    for oid in open_ids(acct, sym):
+                        cancel(acct, oid)
+                    if pos:
+                        submit(acct, sym, -1 if pos > 0 else 1, MARKET, abs(pos), reduce_only=True)
+                        orders += 1
+                    side = BUY if (i + k) % 2 == 0 else -BUY
+                    submit(acct, sym, side, MARKET, lots)
+                    submit(acct, sym, -side, STOP_MARKET, lots, stop_ticks=c - side * step,
+                           reduce_only=True)
+                    submit(acct, sym, -side, LIMIT, lots, price_ticks=c + side * 2 * step,
+                           tif=GTC, reduce_only=True)
+                    orders += 3
+                    held[key] = 0
+                else:
+                    # cancel + replace leg: a working entry far from the market
+                    far = c - (1 if pos > 0 else -1) * 40 * step
+                    lim = submit(acct, sym, BUY if pos > 0 else -BUY, LIMIT, lots,
+                                 price_ticks=far, tif=GTC)
+                    cancel(acct, lim.order_id)
                     orders += 1
-                for x in list(e._accounts[acct].open_orders.values()):
-                    if x.sym == sym:
-                        cancel(acct, x.order_id)
-                submit(acct, sym, side, en.MARKET, lots)
-                stop = c - side * off
-                submit(acct, sym, -side, en.STOP_MARKET, lots, stop_ticks=stop, reduce_only=True)
-                far = c - side * 40 * off
-                lim = submit(acct, sym, side, en.LIMIT, lots, price_ticks=far, tif=en.GTC)
-                cancel(acct, lim.order_id)
-                orders += 3
-    dt = time.perf_counter() - t0
-    fills = sum(len(e._accounts[a].fills) for a in accounts)
-    return orders, fills, dt
+                    held[key] += 1
+    dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+    fills = count_fills(e)
+    return orders, fills, dt, cpu
 
 
-def run_boundary(rows: dict[str, list[list[str]]]) -> tuple[int, int, float]:
-    """Decimal/string boundary (what the HTTP server calls). Returns (orders, fills, seconds)."""
+def run_boundary(rows: dict[str, list[list[str]]]) -> tuple[int, int, float, float]:
+    """Decimal/string boundary (what the HTTP server calls). Returns (orders, fills, wall s, CPU s)."""
     e = _new_engine()
     accounts = [f"acct{a}" for a in range(ACCOUNTS)]
     n_bars = min(len(v) for v in rows.values())
     specs = {s: e.spec(s) for s in SYMBOLS}
+    held = {}
     orders = 0
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for i in range(n_bars):
         for s in SYMBOLS:
             r = rows[s][i]
@@ -120,56 +146,64 @@ def run_boundary(rows: dict[str, list[list[str]]]) -> tuple[int, int, float]:
             spec = specs[s]
             last = e.last_price(s)
             qty = str(spec.step_size * LOTS[s])
-            off = max(1, int(last * 15 / 10000 / spec.tick_size)) * spec.tick_size
+            step = max(1, int(last / 4000 / spec.tick_size)) * spec.tick_size
             for k, acct in enumerate(accounts):
-                side = "BUY" if (i + k) % 2 == 0 else "SELL"
-                other = "SELL" if side == "BUY" else "BUY"
-                sign = 1 if side == "BUY" else -1
                 amt = e.position(acct, s).position_amt
-                if amt:
-                    e.place_order(acct, s, "SELL" if amt > 0 else "BUY", "MARKET",
-                                  quantity=str(abs(amt)), reduce_only="true")
+                key = (acct, s)
+                if amt == 0 or held[key] >= 3:
+                    for x in e.open_orders(acct, s):
+                        e.cancel_order(acct, s, order_id=x.order_id)
+                    if amt:
+                        e.place_order(acct, s, "SELL" if amt > 0 else "BUY", "MARKET",
+                                      quantity=str(abs(amt)), reduce_only="true")
+                        orders += 1
+                    side, other, sign = (("BUY", "SELL", 1) if (i + k) % 2 == 0
+                                         else ("SELL", "BUY", -1))
+                    e.place_order(acct, s, side, "MARKET", quantity=qty)
+                    e.place_order(acct, s, other, "STOP_MARKET", quantity=qty,
+                                  stop_price=str(last - sign * step), reduce_only="true")
+                    e.place_order(acct, s, other, "LIMIT", quantity=qty, time_in_force="GTC",
+                                  price=str(last + sign * 2 * step), reduce_only="true")
+                    orders += 3
+                    held[key] = 0
+                else:
+                    sign = 1 if amt > 0 else -1
+                    lim = e.place_order(acct, s, "BUY" if amt > 0 else "SELL", "LIMIT",
+                                        quantity=qty, price=str(last - sign * 40 * step),
+                                        time_in_force="GTC")
+                    e.cancel_order(acct, s, order_id=lim.order_id)
                     orders += 1
-                for x in e.open_orders(acct, s):
-                    e.cancel_order(acct, s, order_id=x.order_id)
-                e.place_order(acct, s, side, "MARKET", quantity=qty)
-                e.place_order(acct, s, other, "STOP_MARKET", quantity=qty,
-                              stop_price=str(last - sign * off), reduce_only="true")
-                lim = e.place_order(acct, s, side, "LIMIT", quantity=qty,
-                                    price=str(last - sign * 40 * off), time_in_force="GTC")
-                e.cancel_order(acct, s, order_id=lim.order_id)
-                orders += 3
-    dt = time.perf_counter() - t0
-    fills = sum(len(e.user_trades(a, s, limit=1000)) for a in accounts for s in SYMBOLS)
-    return orders, fills, dt
+                    held[key] += 1
+    dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+    fills = count_fills(e)
+    return orders, fills, dt, cpu
 
 
 def bench_inprocess(bars: int = 3000, repeats: int = 3) -> dict:
-    """In-process matching throughput (orders/s), best of ``repeats``, fast path and boundary."""
+    """In-process matching throughput, best of ``repeats``: orders submitted per second of
+    wall time and per CPU second (the latter is robust to other processes sharing the
+    machine), for the fast path and the Decimal boundary."""
     rows = {s: load_rows(s, bars) for s in SYMBOLS}
-    best_fast = best_boundary = None
-    for _ in range(repeats):
-        orders, fills, dt = run_fast(rows)
-        if best_fast is None or orders / dt > best_fast[0] / best_fast[2]:
-            best_fast = (orders, fills, dt)
-        orders, fills, dt = run_boundary({s: r[: max(1, bars // 3)] for s, r in rows.items()})
-        if best_boundary is None or orders / dt > best_boundary[0] / best_boundary[2]:
-            best_boundary = (orders, fills, dt)
-    fast = best_fast[0] / best_fast[2]
-    boundary = best_boundary[0] / best_boundary[2]
-    print(f"exsim in-process, fast path : {fast:12,.0f} orders/s "
-          f"({best_fast[0]:,} orders, {best_fast[1]:,} fills, {best_fast[2]:.3f} s)")
-    print(f"exsim in-process, boundary  : {boundary:12,.0f} orders/s "
-          f"({best_boundary[0]:,} orders, {best_boundary[1]:,} fills, {best_boundary[2]:.3f} s)")
-    return {
-        "inprocess_orders_per_s": round(fast),
-        "inprocess_boundary_orders_per_s": round(boundary),
-        "inprocess_mix": "per bar and account: MARKET entry, reduce-only STOP_MARKET, "
-                         "LIMIT place+cancel, reduce-only MARKET exit; 3 symbols, "
-                         f"{ACCOUNTS} accounts, real 1m klines",
-        "inprocess_fills": best_fast[1],
-        "inprocess_orders": best_fast[0],
-    }
+    fast = [run_fast(rows) for _ in range(repeats)]
+    small = {s: r[: max(1, bars // 3)] for s, r in rows.items()}
+    boundary = [run_boundary(small) for _ in range(repeats)]
+    out = {}
+    for name, runs in (("", fast), ("boundary_", boundary)):
+        wall = max(r[0] / r[2] for r in runs)
+        cpu = max(r[0] / r[3] for r in runs)
+        orders, fills = runs[0][0], runs[0][1]
+        label = "fast path" if not name else "boundary "
+        print(f"exsim in-process, {label}: {wall:10,.0f} orders/s wall, {cpu:10,.0f} orders/CPU-s "
+              f"({orders:,} orders, {fills:,} fills per run)")
+        out |= {f"inprocess_{name}orders_per_s": round(wall),
+                f"inprocess_{name}orders_per_cpu_s": round(cpu),
+                f"inprocess_{name}orders": orders, f"inprocess_{name}fills": fills}
+    out["inprocess_mix"] = ("per bar and account: flat -> MARKET entry + reduce-only STOP_MARKET "
+                            "+ reduce-only LIMIT take-profit; in position -> LIMIT place+cancel, "
+                            "MARKET exit after 3 bars; stops/take-profits fill on the intra-bar "
+                            f"path; 3 symbols, {ACCOUNTS} accounts, {bars} real 1m klines each "
+                            f"(boundary: {max(1, bars // 3)})")
+    return out
 
 
 # ------------------------------------------------------------------ round trip (server)
