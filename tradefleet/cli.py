@@ -103,5 +103,67 @@ def risk_lock(
         raise typer.BadParameter(str(e)) from None
 
 
+
+@app.command()
+def marketdata(
+    venue: str = typer.Option(..., "--venue", help="venue id in subjects: exsim, binanceusdm"),
+    ws_url: str = typer.Option(..., "--ws-url", help="WebSocket base, e.g. "
+                               "wss://fstream.binance.com or ws://127.0.0.1:9010"),
+    rest_url: str = typer.Option(..., "--rest-url", help="REST base, e.g. "
+                                 "https://fapi.binance.com or http://127.0.0.1:9010"),
+    symbols: str = typer.Option(..., "--symbols", help="comma-separated, e.g. BTCUSDT,ETHUSDT"),
+    interval: list[str] = typer.Option(["1m"], "--interval", help="kline interval (repeatable "
+                                       "or comma-separated)"),
+    streams: str = typer.Option("kline,mark,funding,book", "--streams",
+                                help="what to publish: kline, mark, funding, book"),
+    nats_url: str = typer.Option(None, "--nats-url", envvar="NATS_URL", help="nats://host:port"),
+    metrics_port: int = typer.Option(9002, "--metrics-port", help="/metrics, /healthz and "
+                                     "/readyz port (0 = any free port)"),
+    idle_timeout: float = typer.Option(60.0, "--idle-timeout", help="reconnect after this "
+                                       "many seconds without a message (0 = never)"),
+    backoff_min: float = typer.Option(0.5, "--backoff-min", help="first reconnect delay, s"),
+    backoff_max: float = typer.Option(30.0, "--backoff-max", help="longest reconnect delay, s"),
+    book_interval_ms: int = typer.Option(100, "--book-interval-ms", help="at most one best "
+                                         "bid/ask per symbol per this many ms (0 = all)"),
+    initial_backfill: int = typer.Option(0, "--initial-backfill", help="closed klines to "
+                                         "back-fill when a subject has none stored"),
+    bus_config: str = typer.Option(None, "--bus-config", help="YAML/JSON of stream limits "
+                                   "(tradefleet.bus.streams.BusConfig), e.g. market: "
+                                   "{max_age_s: 86400}"),
+    log_level: str = typer.Option(None, "--log-level", help="DEBUG/INFO/WARNING/ERROR "
+                                  "(default LOG_LEVEL or INFO)"),
+) -> None:
+    """Run a market-data feed: one WebSocket per venue, klines/mark/funding/book to JetStream."""
+    import pathlib
+
+    import yaml
+    from pydantic import ValidationError
+
+    from tradefleet.workers.marketdata import FeedConfig
+    from tradefleet.workers.marketdata.main import run
+
+    def items(text: str) -> list[str]:
+        return [t.strip() for t in text.split(",") if t.strip()]
+
+    try:
+        bus = yaml.safe_load(pathlib.Path(bus_config).read_text()) if bus_config else None
+    except (OSError, yaml.YAMLError) as e:
+        raise typer.BadParameter(f"cannot read {bus_config}: {e}", param_hint="--bus-config") from None
+    try:
+        config = FeedConfig.model_validate({
+            "venue": venue, "ws_url": ws_url, "rest_url": rest_url, "symbols": items(symbols),
+            "intervals": [i for item in interval for i in items(item)],
+            "streams": items(streams), "nats_url": nats_url, "metrics_port": metrics_port,
+            "idle_timeout_s": idle_timeout or None,
+            "backoff": {"min_s": backoff_min, "max_s": backoff_max},
+            "book_min_interval_ms": book_interval_ms, "initial_backfill_bars": initial_backfill,
+            **({"bus": bus} if bus is not None else {}),
+        })
+    except ValidationError as e:
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or 'config'}: {err['msg']}"
+                             for err in e.errors())
+        raise typer.BadParameter(problems) from None
+    run(config, log_level)
+
 if __name__ == "__main__":  # pragma: no cover
     app()

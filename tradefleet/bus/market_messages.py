@@ -162,11 +162,13 @@ class MarkMsg(_MarketBody):
         Mark price (USDT), > 0: what unrealized PnL and liquidation use.
     index_price, estimated_settle_price : Decimal | None
         Index price and estimated settle price (USDT) when the venue sends them.
-    funding_rate : Decimal
+    funding_rate : Decimal | None
         Binance ``r``: the funding rate that applies at ``next_funding_time``, as a fraction
-        per funding interval (signed; positive means longs pay shorts).
-    next_funding_time : int
-        ms UTC of the next funding settlement (00:00/08:00/16:00 UTC for 8 h symbols).
+        per funding interval (signed; positive means longs pay shorts). ``None`` for
+        contracts without funding (delivery futures).
+    next_funding_time : int | None
+        ms UTC of the next funding settlement (00:00/08:00/16:00 UTC for 8 h symbols);
+        ``None`` for contracts without funding.
     event_time : int
         ms UTC, the venue's event time ``E``.
 
@@ -176,8 +178,8 @@ class MarkMsg(_MarketBody):
     mark_price: Price
     index_price: Price | None = None
     estimated_settle_price: Price | None = None
-    funding_rate: Amount
-    next_funding_time: TimeMs
+    funding_rate: Amount | None = None
+    next_funding_time: TimeMs | None = None
     event_time: TimeMs
 
     @property
