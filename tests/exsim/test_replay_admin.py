@@ -169,3 +169,66 @@ def test_bad_fault_value_gets_422_naming_the_field_and_changes_nothing(admin):
     resp = admin.http.post("/admin/faults", json={"http_429_rate": 2})
     assert resp.status_code == 422 and "http_429_rate" in resp.text
     assert admin.http.get("/admin/faults").json()["http_429_rate"] == 0.0
+
+
+def test_stepping_past_the_last_bar_answers_409_and_status_says_finished(admin):
+    total = admin.status()["steps_total"]
+    status = admin.step(total)
+    assert status["finished"] is True and status["steps_replayed"] == total
+    resp = admin.http.post("/admin/replay/step", json={"bars": 1})
+    assert resp.status_code == 409 and "reset" in resp.json()["detail"]
+
+
+async def test_a_long_step_delivers_every_bar_to_a_websocket_reader_in_order(base_url, admin):
+    import asyncio
+    import json
+
+    import websockets
+
+    bars = 6000  # with the mark price stream: 12,000 frames, more than one send queue holds
+    rows = csv_klines("ETHUSDT")[:bars]
+    url = base_url.replace("http://", "ws://") + "/stream?streams=ethusdt@kline_1m/ethusdt@markPrice"
+    async with websockets.connect(url) as ws:
+        step = asyncio.get_running_loop().run_in_executor(None, admin.step, bars)
+        got = []
+        while len(got) < bars:
+            msg = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            if msg["stream"] == "ethusdt@kline_1m":
+                got.append(msg["data"]["k"]["t"])
+        await step
+    assert got == [int(r["open_time"]) for r in rows]
+
+
+def test_cli_starts_exsim_and_logs_where_to_point_a_client():
+    import json
+    import subprocess
+    import sys
+
+    from .conftest import DATA
+
+    proc = subprocess.Popen([sys.executable, "-m", "tradefleet.cli", "exsim", "--data", str(DATA),
+                             "--port", "0", "--paused", "--symbols", "SOLUSDT",
+                             "--api-key", "cli-key", "--api-secret", "cli-secret"],
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    try:
+        for line in proc.stderr:
+            rec = json.loads(line)
+            if rec["msg"] == "exsim listening":
+                break
+        assert rec["api_key"] == "cli-key" and "cli-secret" not in line
+        assert "fetchCurrencies" in rec["ccxt"] and rec["ws_raw_url"].startswith("ws://")
+        base = rec["rest_base_url"].removesuffix("/fapi")
+        assert httpx.get(base + "/admin/status").json()["symbols"] == ["SOLUSDT"]
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_cli_with_a_missing_data_folder_exits_2_naming_the_folder(tmp_path):
+    import subprocess
+    import sys
+
+    missing = tmp_path / "nope"
+    out = subprocess.run([sys.executable, "-m", "tradefleet.cli", "exsim", "--data", str(missing),
+                          "--port", "0"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and str(missing) in out.stderr and "klines" in out.stderr
