@@ -38,7 +38,8 @@ from tradefleet.api.tradingbot import Mode, PositionMode, TradingBotSpec
 
 from .errors import NO_NEED_TO_CHANGE, AccountSetupError, binance_error
 
-__all__ = ["BinanceUsdm", "build_exchange", "exsim_urls", "prepare_account", "AccountSetup"]
+__all__ = ["BinanceUsdm", "build_exchange", "exsim_urls", "prepare_account", "configure_account",
+           "AccountSetup"]
 
 log = logging.getLogger("tradefleet.execution")
 
@@ -124,15 +125,23 @@ class AccountSetup:
 async def prepare_account(exchange: ccxt.binanceusdm, spec: TradingBotSpec,
                           markets: Iterable[str]) -> AccountSetup:
     """Set the position mode (``execution.positionMode``) and each symbol's leverage
-    (``sizing.leverage``) on the account.
+    (``sizing.leverage``) on the account; see :func:`configure_account`."""
+    return await configure_account(exchange, markets, leverage=spec.sizing.leverage,
+                                   position_mode=spec.execution.position_mode)
 
-    ``markets``: ccxt unified symbols (``BTC/USDT:USDT``). The position mode is read first
-    and only changed when it differs (Binance refuses a change while positions or orders
-    are open, -4068). "No need to change" answers (-4059, -4046, -4028) count as success.
-    Raises :class:`AccountSetupError` with Binance's code and message otherwise.
+
+async def configure_account(exchange: ccxt.binanceusdm, markets: Iterable[str], *,
+                            leverage: int, position_mode: PositionMode) -> AccountSetup:
+    """Set ``position_mode`` and ``leverage`` on every market (ccxt unified symbols, e.g.
+    ``BTC/USDT:USDT``).
+
+    The position mode is read first and only changed when it differs (Binance refuses a
+    change while positions or orders are open, -4068). "No need to change" answers (-4059,
+    -4046, -4028) count as success. Raises :class:`AccountSetupError` with Binance's code
+    and message otherwise.
     """
     notes: list[str] = []
-    want_hedged = spec.execution.position_mode is PositionMode.HEDGE
+    want_hedged = position_mode is PositionMode.HEDGE
     try:
         current = await exchange.fetch_position_mode()
         hedged = bool(current.get("hedged"))
@@ -148,15 +157,15 @@ async def prepare_account(exchange: ccxt.binanceusdm, spec: TradingBotSpec,
             raise AccountSetupError(
                 f"cannot set position mode {'hedge' if want_hedged else 'one-way'} "
                 f"(execution.positionMode): {code} {msg}", code) from None
-    leverage: dict[str, int] = {}
+    applied: dict[str, int] = {}
     for market in markets:
         try:
-            await exchange.set_leverage(spec.sizing.leverage, market)
+            await exchange.set_leverage(leverage, market)
         except ccxt.BaseError as exc:
             code, msg = binance_error(exc)
             if code not in NO_NEED_TO_CHANGE:
-                raise AccountSetupError(f"cannot set leverage {spec.sizing.leverage} on "
-                                        f"{market} (sizing.leverage): {code} {msg}", code) from None
+                raise AccountSetupError(f"cannot set leverage {leverage} on {market} "
+                                        f"(sizing.leverage): {code} {msg}", code) from None
             notes.append(f"leverage {market}: {msg}")
-        leverage[market] = spec.sizing.leverage
-    return AccountSetup(leverage=leverage, hedged=hedged, notes=tuple(notes))
+        applied[market] = leverage
+    return AccountSetup(leverage=applied, hedged=hedged, notes=tuple(notes))
