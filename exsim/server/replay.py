@@ -79,7 +79,6 @@ class Replay:
         self.state = {s: SymbolState() for s in data.symbols}
         self._task: asyncio.Task | None = None
         self._wake = asyncio.Event()
-        self.started_at_wall: float | None = None
         self._init_funding()
 
     # -- clock --------------------------------------------------------------------------
@@ -177,11 +176,10 @@ class Replay:
             st.cursor = i + 1
             st.last_index = i
             st.last_price = k.close
-        fed = due
         self.position += 1
-        self.bars_replayed += len(fed)
+        self.bars_replayed += len(due)
         if self.hub.clients:
-            self._publish(fed, clock, close_time)
+            self._publish(due, clock, close_time)
 
     def _publish(self, fed: list[tuple[str, int]], clock: int, close_time: int) -> None:
         hub = self.hub
@@ -244,6 +242,10 @@ class Replay:
                 t0, done = time.monotonic(), 0
                 self._wake.clear()
                 while not self.finished and not self._wake.is_set():
+                    if (time.monotonic() - t0) * speed - done > max(speed, 1.0):
+                        # More than a second behind (e.g. waiting for a slow reader): drop
+                        # the backlog rather than burst through it.
+                        t0 = time.monotonic() - done / speed
                     due = int((time.monotonic() - t0) * speed) + 1 - done
                     if due > 0:
                         done += await self.advance(min(due, MAX_BURST))
