@@ -804,8 +804,13 @@ class Engine:
             raise error(-4003)
         t = self.time_ms if time_ms is None else time_ms
         b = self._books[sym]
-        price, stop, ps, ro = price_ticks, stop_ticks, position_side, reduce_only
-        close_all, wt, pp, cid = close_position, working_type, price_protect, client_order_id
+        price = price_ticks
+        stop = stop_ticks
+        ps = position_side
+        ro = reduce_only
+        close_all = close_position
+        wt = working_type
+        cid = client_order_id
         conditional = otype >= STOP_MARKET
         # Position side vs account mode (-4061); reduceOnly is refused in hedge mode.
         if acct.dual_side:
@@ -922,7 +927,7 @@ class Engine:
         oid = self._next_order_id
         self._next_order_id = oid + 1
         o = Order(oid, cid, acct.account_id, b.spec, sym, side, ps, otype, tif, price, stop,
-                  lots, ro, close_all, wt, pp, t)
+                  lots, ro, close_all, wt, price_protect, t)
         acct.orders[oid] = o
         if cid is not None:
             acct.cids[(sym, cid)] = o
@@ -938,8 +943,11 @@ class Engine:
                 acct.open_order_margin += margin
                 b.pending.append(o)
             else:
-                self._execute_taker(acct, b, o, self._slip(last, side, True) if self._mslip_num
-                                    else last, t)
+                px = self._slip(last, side, True) if self._mslip_num else last
+                if closing:
+                    self._execute_taker(acct, b, o, px, t)
+                else:
+                    self._fill(acct, b, o, px, lots, False, t)   # complete at once
         elif otype == LIMIT:
             if crosses:
                 fill_px = self._slip(last, side, True)
@@ -1457,9 +1465,14 @@ class Engine:
         cur = acct.pos[sym][ps].lots
         room = -cur if cur < 0 else cur
         victims = []
+        dual = acct.dual_side
+        closing_side = SELL if ps == LONG else BUY   # hedge mode: the side that closes ps
         for o in acct.open_orders.values():
-            if (o is skip or o.sym != sym or o.position_side != ps
-                    or not (o.type == LIMIT or o.triggered) or not self._is_closing(acct, o)):
+            if o.sym != sym or o.position_side != ps or o is skip:
+                continue
+            if not (o.type == LIMIT or o.triggered):
+                continue   # conditional orders are sized when they trigger
+            if not (o.side == closing_side if dual else o.reduce_only):
                 continue
             if cur == 0 or (cur > 0) == (o.side == BUY):
                 victims.append(o)
