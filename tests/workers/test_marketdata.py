@@ -388,3 +388,122 @@ async def test_reconnects_are_counted_on_metrics(start_feed, exsim, js):
     async with httpx.AsyncClient(base_url=feed.metrics_server.url) as http:
         text = (await http.get("/metrics")).text
     assert 'md_reconnects_total{reason="closed",venue="exsim"} 1.0' in text
+
+
+# -- watchdog and outages ---------------------------------------------------------------------
+
+
+async def test_a_silent_connection_is_replaced_after_the_idle_timeout(start_feed, exsim, js):
+    feed = await start_feed(idle_timeout_s=0.3, backoff={"min_s": 0.05, "max_s": 0.05})
+    await feed.wait_connected(count=2, timeout=10)  # the replay is paused: nothing arrives
+    assert metric(feed, "md_reconnects_total", reason="idle") >= 1
+    await exsim.step(1)
+    await wait_counts(js, {kline_subject(s): 1 for s in SYMBOLS})
+
+
+async def test_a_failing_rest_backfill_is_retried_until_the_gap_is_filled(start_feed, exsim, js):
+    feed = await start_feed(rest_retries=0, backoff={"min_s": 0.2, "max_s": 0.2, "jitter": 0})
+    await exsim.step(2)
+    await wait_counts(js, {kline_subject(s): 2 for s in SYMBOLS})
+    await exsim.fault(http_5xx_rate=1.0)
+    await exsim.drop_ws()
+    await exsim.step(3)
+    await eventually(lambda: _async(metric(feed, "md_reconnects_total", reason="backfill") >= 2),
+                     what="back-fill failures answered by reconnects")
+    assert (await counts(js))[kline_subject("BTCUSDT")] == 2  # nothing out of order meanwhile
+    await exsim.clear_faults()
+    await feed.wait_connected(count=2)
+    await exsim.step(1)
+    await wait_counts(js, {kline_subject(s): 6 for s in SYMBOLS})
+    for symbol in SYMBOLS:
+        assert_klines_equal_csv(await stored(js, kline_subject(symbol)), symbol, 0, 6)
+
+
+@pytest.mark.slow
+async def test_a_nats_outage_is_survived_without_losing_a_bar(make_nats, exsim, tmp_path):
+    import nats
+
+    server = make_nats(store_dir=tmp_path / "js")
+    port = server.port
+    feed = Feed(FeedConfig(
+        venue="exsim", ws_url=exsim.ws_url, rest_url=exsim.rest_url, symbols=["BTCUSDT"],
+        streams=["kline"], nats_url=server.url, idle_timeout_s=None, publish_timeout_s=1.0,
+        backoff={"min_s": 0.2, "max_s": 0.5}))
+    task = asyncio.create_task(feed.run())
+    try:
+        await feed.wait_connected()
+        await exsim.step(2)
+        nc = await nats.connect(server.url)
+        js = nc.jetstream()
+        await wait_counts(js, {kline_subject("BTCUSDT"): 2})
+        await nc.close()
+        server.stop()
+        await exsim.step(3)  # streamed while JetStream is down: publishing fails
+        await eventually(lambda: _async(metric(feed, "md_reconnects_total", reason="publish") >= 1),
+                         what="a failed publish answered by a reconnect")
+        server = make_nats(port=port, store_dir=tmp_path / "js")
+        await feed.wait_connected(count=2, timeout=60)
+        await exsim.step(1)
+        nc = await nats.connect(server.url)
+        js = nc.jetstream()
+        await wait_counts(js, {kline_subject("BTCUSDT"): 6})
+        assert_klines_equal_csv(await stored(js, kline_subject("BTCUSDT")), "BTCUSDT", 0, 6)
+        await nc.close()
+    finally:
+        await feed.stop()
+        await task
+
+
+# -- command line ---------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def test_cli_command_runs_a_feed_until_sigterm(exsim, nats_url, js):
+    import signal
+    import sys
+
+    port = _free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tradefleet.cli", "marketdata", "--venue", "exsim",
+        "--ws-url", exsim.ws_url, "--rest-url", exsim.rest_url, "--symbols", "btcusdt,ETHUSDT",
+        "--interval", "1m", "--streams", "kline", "--nats-url", nats_url,
+        "--metrics-port", str(port), "--idle-timeout", "0",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            async def ready() -> bool:
+                if proc.returncode is not None:
+                    raise AssertionError((await proc.stderr.read()).decode())
+                try:
+                    return (await http.get("/readyz")).status_code == 200
+                except httpx.TransportError:
+                    return False
+            await eventually(ready, timeout=30, what="the feed's /readyz")
+        await exsim.step(2)
+        await wait_counts(js, {kline_subject("BTCUSDT"): 2, kline_subject("ETHUSDT"): 2})
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(proc.communicate(), 20)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    logs = [orjson.loads(line) for line in err.decode().splitlines() if line.startswith("{")]
+    assert {"component": "marketdata", "msg": "market-data feed stopped"}.items() <= logs[-1].items()
+
+
+def test_cli_refuses_bad_options_naming_the_field():
+    from typer.testing import CliRunner
+
+    from tradefleet.cli import app
+
+    result = CliRunner().invoke(app, [
+        "marketdata", "--venue", "exsim", "--ws-url", "http://x", "--rest-url", "http://y",
+        "--symbols", "BTCUSDT"])
+    assert result.exit_code == 2
+    assert "ws_url" in result.output
