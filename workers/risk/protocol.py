@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import enum
 import math
+import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
@@ -34,6 +35,11 @@ from tradefleet.bus import subjects
 MODES = ("paper", "testnet", "live")
 SIDES = ("long", "short")
 _MAX_ID = 128
+_IDENT = re.compile(rf"[^\s]{{1,{_MAX_ID}}}")
+# Names seen valid before: the hot path parses the same few bots and symbols all day.
+_CACHE_MAX = 10_000
+_VALID_BOTS: dict[str, tuple[str, str]] = {}
+_VALID_SYMBOLS: set[str] = set()
 
 
 class Outcome(str, enum.Enum):
@@ -68,7 +74,7 @@ def _get(d: dict, field: str) -> Any:
 
 def _ident(d: dict, field: str) -> str:
     v = _get(d, field)
-    if not isinstance(v, str) or not v or len(v) > _MAX_ID or any(c.isspace() for c in v):
+    if not isinstance(v, str) or not _IDENT.fullmatch(v):
         raise _bad(field, f"must be a non-empty string without whitespace, at most {_MAX_ID} "
                    "characters", v)
     return v
@@ -80,6 +86,9 @@ def split_bot(bot: str) -> tuple[str, str]:
     Raises ValueError naming the field ``bot``. The pair addresses the bot's command
     subject ``fleet.cmd.{namespace}.{name}``.
     """
+    known = _VALID_BOTS.get(bot) if isinstance(bot, str) else None
+    if known is not None:
+        return known
     if not isinstance(bot, str) or bot.count("/") != 1:
         raise _bad("bot", "must be 'namespace/name' (the TradingBot's namespace and name)", bot)
     ns, name = bot.split("/")
@@ -88,6 +97,9 @@ def split_bot(bot: str) -> tuple[str, str]:
         subjects.check_bot(name)
     except ValueError as exc:
         raise ValueError(f"field 'bot': {exc}") from None
+    if len(_VALID_BOTS) >= _CACHE_MAX:
+        _VALID_BOTS.clear()
+    _VALID_BOTS[bot] = (ns, name)
     return ns, name
 
 
@@ -99,10 +111,16 @@ def _bot(d: dict) -> str:
 
 def _symbol(d: dict) -> str:
     v = _get(d, "symbol")
+    if isinstance(v, str) and v in _VALID_SYMBOLS:
+        return v
     try:
-        return subjects.check_symbol(v)
+        subjects.check_symbol(v)
     except ValueError as exc:
         raise ValueError(f"field 'symbol': {exc}") from None
+    if len(_VALID_SYMBOLS) >= _CACHE_MAX:
+        _VALID_SYMBOLS.clear()
+    _VALID_SYMBOLS.add(v)
+    return v
 
 
 def _decimal(d: dict, field: str, *, positive: bool = False, non_negative: bool = False,

@@ -12,6 +12,7 @@ capital pool lock and cap, per-symbol cap, total cap, cluster cap and cluster co
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from decimal import Decimal
 
@@ -23,10 +24,10 @@ from tradefleet.workers.risk.state import MAX_TRADE_IDS, FleetState, Reservation
 def _cap_outcome(policy: RiskPolicySpec, state: FleetState, scope: str, after: Decimal,
                  cap: float, now_ms: int) -> tuple[Outcome, str]:
     """Classify exposure ``after`` against ``cap`` with the soft band and its grace clock."""
-    cap_d = Decimal(str(cap))
+    cap_d = _dec(cap)
     if after <= cap_d:
         return Outcome.ALLOW, ""
-    hard = cap_d * (1 + Decimal(str(policy.soft_cap_pct)))
+    hard = cap_d * (1 + _dec(policy.soft_cap_pct))
     if after > hard:
         return Outcome.BLOCK, (f"{scope} exposure would be {after:.2f} USDT, over the cap "
                                f"{cap_d:.2f} + soft {policy.soft_cap_pct:.0%} = {hard:.2f}")
@@ -39,6 +40,19 @@ def _cap_outcome(policy: RiskPolicySpec, state: FleetState, scope: str, after: D
                                 f"{policy.soft_cap_grace_sec - (now_ms - since) // 1000} s")
 
 
+@functools.lru_cache(maxsize=1024)
+def _dec(x: float) -> Decimal:
+    """A policy float as the Decimal of its shortest repr (500.0 -> Decimal('500.0'))."""
+    return Decimal(str(x))
+
+
+def _gross(exposure: dict[str, Decimal], symbols: set[str] | None) -> Decimal:
+    """Summed exposure over ``symbols`` (None = all) from ``FleetState.exposure()``."""
+    if symbols is None:
+        return sum(exposure.values(), Decimal(0))
+    return sum((exposure[s] for s in symbols if s in exposure), Decimal(0))
+
+
 def _scopes(policy: RiskPolicySpec, req: CheckRequest) -> Iterator[tuple[str, set[str] | None, float]]:
     """(scope name, symbols or None for all, cap) for every cap the request falls under."""
     yield f"symbol {req.symbol}", {req.symbol}, policy.per_symbol_cap_usdt
@@ -48,14 +62,17 @@ def _scopes(policy: RiskPolicySpec, req: CheckRequest) -> Iterator[tuple[str, se
             yield f"cluster {c.name}", set(c.symbols), c.cap_usdt
 
 
-def evaluate(policy: RiskPolicySpec, state: FleetState, req: CheckRequest) -> Decision:
+def evaluate(policy: RiskPolicySpec, state: FleetState, req: CheckRequest,
+             now_ms: int | None = None) -> Decision:
     """Decide a pre-trade check and, if approved, reserve its notional in ``state``.
 
-    Returns a Decision whose reason names the limit and the numbers. Mutates ``state``:
-    expires old reservations, rolls the day at 00:00 UTC, starts soft-cap grace clocks and
-    adds the reservation (id = request_id, TTL = policy.reservation_ttl_ms).
+    ``now_ms`` (UTC ms) is the decider's clock; default the request's ``time_ms`` (a bot's
+    local checker, the backtester). Returns a Decision whose reason names the limit and the
+    numbers. Mutates ``state``: expires old reservations, rolls the day at 00:00 UTC, starts
+    soft-cap grace clocks and adds the reservation (id = request_id, TTL =
+    policy.reservation_ttl_ms).
     """
-    now = req.time_ms
+    now = req.time_ms if now_ms is None else now_ms
     state.expire(now)
     state.roll_day(now)
 
@@ -83,12 +100,14 @@ def evaluate(policy: RiskPolicySpec, state: FleetState, req: CheckRequest) -> De
             return block(f"capital pool {req.pool} lock is held by {holder or 'nobody'}, "
                          f"not {req.bot}")
         after = state.gross_of_bots({req.bot}) + notional
-        if after > Decimal(str(pool.cap_usdt)):
+        if after > _dec(pool.cap_usdt):
             return block(f"pool {pool.name} exposure would be {after:.2f} USDT, over its cap "
                          f"{pool.cap_usdt:.2f}")
 
+    exposure = state.exposure()
     for scope, symbols, cap in _scopes(policy, req):
-        outcome, why = _cap_outcome(policy, state, scope, state.gross(symbols) + notional, cap, now)
+        outcome, why = _cap_outcome(policy, state, scope, _gross(exposure, symbols) + notional,
+                                    cap, now)
         if outcome is Outcome.BLOCK:
             return block(why)
         if outcome is Outcome.SOFT_ALLOW:
@@ -107,9 +126,10 @@ def evaluate(policy: RiskPolicySpec, state: FleetState, req: CheckRequest) -> De
         state.soft_since_ms.setdefault(scope, now)
     expires = now + policy.reservation_ttl_ms
     state.reservations[req.request_id] = Reservation(req.bot, req.symbol, notional, expires)
-    reason = "; ".join(reasons) or (f"within caps: {req.symbol} {state.gross({req.symbol}):.2f} / "
-                                    f"{policy.per_symbol_cap_usdt:.2f}, total {state.gross():.2f} / "
-                                    f"{policy.total_cap_usdt:.2f} USDT")
+    reason = "; ".join(reasons) or (
+        f"within caps: {req.symbol} {exposure.get(req.symbol, Decimal(0)) + notional:.2f} / "
+        f"{policy.per_symbol_cap_usdt:.2f}, total {_gross(exposure, None) + notional:.2f} / "
+        f"{policy.total_cap_usdt:.2f} USDT")
     return Decision(req.request_id, worst, reason, req.request_id, expires)
 
 
@@ -127,11 +147,14 @@ def _sync_soft_clocks(policy: RiskPolicySpec, state: FleetState, now_ms: int | N
     """Stop grace clocks of scopes back under their cap; with ``now_ms``, start the clock of
     every scope now over its cap (a price move or a fill can push exposure over it without
     a check, and the grace, then auto-close, must still apply)."""
+    if now_ms is None and not state.soft_since_ms:
+        return  # no clock to stop, none to start
     symbols = {k.split(" ", 1)[1] for k in state.soft_since_ms if k.startswith("symbol ")}
     if now_ms is not None:
         symbols |= {s for _, s in state.positions}
+    exposure = state.exposure()
     for scope, scope_symbols, cap in _cap_scopes(policy, symbols):
-        if state.gross(scope_symbols) <= Decimal(str(cap)):
+        if _gross(exposure, scope_symbols) <= _dec(cap):
             state.soft_since_ms.pop(scope, None)
         elif now_ms is not None:
             state.soft_since_ms.setdefault(scope, now_ms)

@@ -356,7 +356,7 @@ class RiskService:
                                       f"queue, beyond checkTimeoutMs {policy.check_timeout_ms}: "
                                       "the bot has given up")
             state.seen(body.bot, now)
-            return rules.evaluate(policy, state, dataclasses.replace(body, time_ms=now))
+            return rules.evaluate(policy, state, body, now)
         bookkeeping = policy or _NO_POLICY_BOOKKEEPING
         if op.kind == "confirm":
             try:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 DAY_MS = 86_400_000
+_ZERO = Decimal(0)
 
 
 @dataclass(slots=True)
@@ -73,6 +74,15 @@ class FleetState:
         total += sum((r.notional_usdt for r in self.reservations.values()
                       if symbols is None or r.symbol in symbols), Decimal(0))
         return total
+
+    def exposure(self) -> dict[str, Decimal]:
+        """Gross notional per symbol (|positions| + reservations), USDT, in one pass."""
+        out: dict[str, Decimal] = {}
+        for (_, s), n in self.positions.items():
+            out[s] = out.get(s, _ZERO) + abs(n)
+        for r in self.reservations.values():
+            out[r.symbol] = out.get(r.symbol, _ZERO) + r.notional_usdt
+        return out
 
     def gross_of_bots(self, bots: set[str]) -> Decimal:
         """Gross notional held or reserved by ``bots`` (a capital pool's members)."""
