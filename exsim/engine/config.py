@@ -59,6 +59,8 @@ class EngineConfig:
                 raise ValueError(f"EngineConfig.{name} out of range: {value} bps")
             object.__setattr__(self, name, value)
         if self.fill_model not in FILL_MODELS:
-            raise ValueError(f"EngineConfig.fill_model must be one of {FILL_MODELS}, got {self.fill_model!r}")
+            raise ValueError(f"EngineConfig.fill_model must be one of {FILL_MODELS}, "
+                             f"got {self.fill_model!r}")
         if not isinstance(self.spread_ticks, int) or self.spread_ticks < 1:
-            raise ValueError(f"EngineConfig.spread_ticks must be an int >= 1, got {self.spread_ticks!r}")
+            raise ValueError(f"EngineConfig.spread_ticks must be an int >= 1, "
+                             f"got {self.spread_ticks!r}")

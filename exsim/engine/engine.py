@@ -361,7 +361,8 @@ class Engine:
         units = d * MONEY_SCALE
         if d <= 0 or units != units.to_integral_value():
             raise ValueError(f"amount must be > 0 with at most 8 decimals, got {amount!r}")
-        self._deposit(acct.account_id, int(units), self.time_ms if time_ms is None else int(time_ms))
+        t = self.time_ms if time_ms is None else int(time_ms)
+        self._deposit(acct.account_id, int(units), t)
 
     def _deposit(self, account_id: str, units: int, t: int) -> None:
         acct = self._accounts.get(account_id)
@@ -565,8 +566,8 @@ class Engine:
         t = self.time_ms if time_ms is None else int(time_ms)
         if not b.mark_feed:
             b.mark_feed = True
-            moving = [x for x in b.orders.values() if x.working_type == MARK_PRICE and not x.triggered
-                      and x.type in CONDITIONAL_TYPES]
+            moving = [x for x in b.orders.values() if x.working_type == MARK_PRICE
+                      and not x.triggered and x.type in CONDITIONAL_TYPES]
             for x in moving:
                 b.remove(x)
                 x.on_mark = True
@@ -614,13 +615,15 @@ class Engine:
         if b.last:
             bid, ask = self._bid_ask(b)
             q = spec.format_qty(self.config.book_qty)
-            bids = [[spec.format_price(spec.tick_size * (bid - i)), q] for i in range(limit) if bid - i > 0]
+            bids = [[spec.format_price(spec.tick_size * (bid - i)), q]
+                    for i in range(limit) if bid - i > 0]
             asks = [[spec.format_price(spec.tick_size * (ask + i)), q] for i in range(limit)]
         return {"lastUpdateId": self.time_ms, "E": self.time_ms, "T": self.time_ms,
                 "bids": bids, "asks": asks}
 
     # ============================================================================ funding
-    def apply_funding(self, symbol: str, rate: Number, mark_price: Number, time_ms: int) -> list[Income]:
+    def apply_funding(self, symbol: str, rate: Number, mark_price: Number,
+                      time_ms: int) -> list[Income]:
         """Settle one funding event on every open position of ``symbol``.
 
         payment (USDT, credited to the wallet) = −(signed position qty × ``mark_price`` ×
@@ -1010,7 +1013,8 @@ class Engine:
         self._cancel(acct, o, self.time_ms if time_ms is None else time_ms)
         return o
 
-    def cancel_all_orders(self, account_id: str, symbol: str, time_ms: int | None = None) -> list[Order]:
+    def cancel_all_orders(self, account_id: str, symbol: str,
+                          time_ms: int | None = None) -> list[Order]:
         """``DELETE /fapi/v1/allOpenOrders``: cancel every open order of the symbol; returns
         them (CANCELED), oldest first."""
         acct = self._account(account_id)
@@ -1139,8 +1143,9 @@ class Engine:
                     "maintMargin": f(_ceil_rate(notional, p.spec.maint_margin_rate)),
                     "unrealizedProfit": f(p.unrealized_units(mark)),
                     "positionInitialMargin": f(im),
-                    "openOrderInitialMargin": f(sum(o.margin_units for o in acct.open_orders.values()
-                                                    if o.sym == sym and o.position_side == p.position_side)),
+                    "openOrderInitialMargin": f(sum(
+                        o.margin_units for o in acct.open_orders.values()
+                        if o.sym == sym and o.position_side == p.position_side)),
                     "leverage": str(lev),
                     "isolated": acct.margin_type[sym] == "ISOLATED",
                     "entryPrice": _dstr(p.entry_price),
@@ -1386,7 +1391,8 @@ class Engine:
             self._finish(acct, o, FILLED, t)
         # else: an order that never rested is complete (_fill set FILLED and updateTime)
 
-    def _fill(self, acct: Account, b: _Book, o: Order, px: int, lots: int, maker: bool, t: int) -> None:
+    def _fill(self, acct: Account, b: _Book, o: Order, px: int, lots: int, maker: bool,
+              t: int) -> None:
         """Book one fill: position, realized PnL, commission, wallet, trade (its income
         records REALIZED_PNL / COMMISSION derive from the trade, see :meth:`Trade.incomes`)."""
         sym = b.sym
@@ -1453,7 +1459,8 @@ class Engine:
                                                               maker, realized))
             self._emit(acct.account_id, ev.account_update(
                 "ORDER", t, acct.wallet_units, realized - fee,
-                [(pos, pos.unrealized_units(b.mark), pos.cum_realized_units, acct.margin_type[sym])]))
+                [(pos, pos.unrealized_units(b.mark), pos.cum_realized_units,
+                  acct.margin_type[sym])]))
         if closing and acct.n_reduce_only:
             # only a fill that reduced or flipped the position can leave reduce-only orders
             # with more quantity than the position
@@ -1504,7 +1511,8 @@ class Engine:
             self._execute_taker(acct, b, o, self._slip(open_px, o.side, True), t)
 
     # ----------------------------------------------------------------- path walking
-    def _walk(self, b: _Book, open_time: int, o: int, h: int, l: int, c: int, close_time: int) -> None:
+    def _walk(self, b: _Book, open_time: int, o: int, h: int, l: int, c: int,
+              close_time: int) -> None:
         """Walk O → L → H → C (C ≥ O) or O → H → L → C, firing what each segment reaches."""
         if c >= o:
             x1, x2 = l, h
@@ -1580,7 +1588,8 @@ class Engine:
         b.remove(o)
         o.triggered = True
         acct.n_algo[o.sym] -= 1
-        closing = o.close_position or o.reduce_only or (acct.dual_side and self._is_closing(acct, o))
+        closing = (o.close_position or o.reduce_only
+                   or (acct.dual_side and self._is_closing(acct, o)))
         if o.close_position:
             o.orig_lots = self._reducible(acct, o)
         elif closing:

@@ -90,16 +90,21 @@ class SymbolSpec:
         for name in ("tick_size", "step_size", "market_step_size", "min_notional"):
             value = getattr(self, name)
             if not isinstance(value, Decimal) or value <= 0:
-                raise ValueError(f"SymbolSpec {self.symbol}: {name} must be a positive Decimal, got {value!r}")
+                raise ValueError(f"SymbolSpec {self.symbol}: {name} must be a positive Decimal, "
+                                 f"got {value!r}")
         units = self.tick_size * self.step_size * MONEY_SCALE
         if units != units.to_integral_value():
-            raise ValueError(f"SymbolSpec {self.symbol}: tick_size×step_size must be a multiple of 1e-8 USDT")
+            raise ValueError(f"SymbolSpec {self.symbol}: tick_size×step_size must be a "
+                             f"multiple of 1e-8 USDT")
         if (self.market_step_size / self.step_size) % 1 != 0:
-            raise ValueError(f"SymbolSpec {self.symbol}: market_step_size must be a multiple of step_size")
+            raise ValueError(f"SymbolSpec {self.symbol}: market_step_size must be a "
+                             f"multiple of step_size")
         if not 1 <= self.max_leverage <= 125:
             raise ValueError(f"SymbolSpec {self.symbol}: max_leverage must be in 1..125")
-        if _places(self.tick_size) > self.price_precision or _places(self.step_size) > self.quantity_precision:
-            raise ValueError(f"SymbolSpec {self.symbol}: tick/step finer than price/quantity precision")
+        if (_places(self.tick_size) > self.price_precision
+                or _places(self.step_size) > self.quantity_precision):
+            raise ValueError(f"SymbolSpec {self.symbol}: tick/step finer than "
+                             f"pricePrecision/quantityPrecision")
         object.__setattr__(self, "tick_lot_units", int(units))
         object.__setattr__(self, "price_places", self.price_precision)
         object.__setattr__(self, "qty_places", self.quantity_precision)
@@ -109,7 +114,8 @@ class SymbolSpec:
         """Exact ticks of a tick-aligned price; raises ValueError when not aligned."""
         ticks = price / self.tick_size
         if ticks != ticks.to_integral_value():
-            raise ValueError(f"{self.symbol}: price {price} is not a multiple of tickSize {self.tick_size}")
+            raise ValueError(f"{self.symbol}: price {price} is not a multiple of "
+                             f"tickSize {self.tick_size}")
         return int(ticks)
 
     def ticks_to_price(self, ticks: int) -> Decimal:
@@ -120,7 +126,8 @@ class SymbolSpec:
         """Exact lots of a step-aligned quantity; raises ValueError when not aligned."""
         lots = qty / self.step_size
         if lots != lots.to_integral_value():
-            raise ValueError(f"{self.symbol}: quantity {qty} is not a multiple of stepSize {self.step_size}")
+            raise ValueError(f"{self.symbol}: quantity {qty} is not a multiple of "
+                             f"stepSize {self.step_size}")
         return int(lots)
 
     def lots_to_qty(self, lots: int) -> Decimal:
@@ -136,7 +143,7 @@ class SymbolSpec:
         return f"{qty:.{self.quantity_precision}f}"
 
     def exchange_info(self) -> dict:
-        """This symbol's entry of ``GET /fapi/v1/exchangeInfo`` ``symbols[]`` (strings as Binance)."""
+        """This symbol's ``GET /fapi/v1/exchangeInfo`` ``symbols[]`` entry (Binance strings)."""
         return {
             "symbol": self.symbol,
             "pair": self.symbol,
