@@ -202,11 +202,10 @@ def _ratio(bps: Decimal) -> tuple[int, int]:
 
 
 def _places(d: Decimal) -> int:
-    exp = d.as_tuple().exponent
+    """Decimals of ``d`` ignoring trailing zeros: "0.100" -> 1, "94000.10" -> 1."""
+    _, digits, exp = d.as_tuple()
     if exp >= 0:
         return 0
-    # trailing zeros do not count: "0.100" has 1 significant decimal
-    digits = d.as_tuple().digits
     n = -exp
     i = len(digits) - 1
     while n > 0 and i >= 0 and digits[i] == 0:
@@ -256,6 +255,9 @@ class Engine:
     :class:`~tradefleet.exsim.engine.errors.ExchangeError` with Binance's code and message,
     leaving state unchanged. Records come back as :class:`Order`, :class:`Trade`,
     :class:`Income` (``to_binance()`` renders Binance's JSON) or Binance-shaped dicts.
+
+    Not thread-safe: drive one engine from one thread (the server's event loop, or the
+    backtester's loop).
 
     Fast path (backtester): :meth:`symbol_index`, :meth:`price_to_ticks`,
     :meth:`on_bar_ticks` and :meth:`submit` / :meth:`cancel` work in ints (ticks, lots,
@@ -401,7 +403,8 @@ class Engine:
         """``POST /fapi/v1/leverage``: set initial leverage 1..max_leverage of the symbol.
 
         Returns ``{"leverage": int, "maxNotionalValue": str, "symbol": str}``.
-        Raises -4028 (not an integer in range), -1121, -2015.
+        Raises -4028 (not an integer in range), -1121, -2015. Simplification: one notional
+        bracket, so no -2027 cap, and existing positions are not margin-re-checked.
         """
         acct = self._account(account_id)
         b = self._book(symbol)
@@ -630,7 +633,8 @@ class Engine:
         ``rate``), rounded half-up to 1e-8 USDT: longs pay and shorts receive when the rate
         is positive (Binance "Introduction to Funding Rates"). Each payment is an income
         FUNDING_FEE and an ACCOUNT_UPDATE with reason FUNDING_FEE. ``rate`` is a fraction
-        per interval (0.0001 = 0.01 %). Returns the income records created.
+        per interval (0.0001 = 0.01 %); ``mark_price`` is used for the payment only (feed
+        the mark with :meth:`set_mark_price`). Returns the income records created.
         """
         b = self._book(symbol)
         r = _num(rate, "rate")
@@ -681,7 +685,8 @@ class Engine:
             quantity: base units (BTC...). price, stop_price: USDT.
             time_in_force: GTC / IOC / FOK / GTX; mandatory for LIMIT, STOP, TAKE_PROFIT.
             position_side: BOTH (one-way, default) or LONG / SHORT (hedge mode, mandatory).
-            reduce_only, close_position, price_protect: bool or "true"/"false".
+            reduce_only, close_position, price_protect: bool or "true"/"false"
+                (``priceProtect`` is stored and reported, not applied).
             working_type: CONTRACT_PRICE (default) or MARK_PRICE for trigger prices.
             new_client_order_id: ``^[.A-Z:/a-z0-9_-]{1,36}$``, unique among open orders of
                 the symbol; generated (``exsim-<orderId>``) when omitted.
