@@ -25,13 +25,13 @@ from .filters import SymbolRules, rules_from_market
 from .hooks import ExecutionHooks, NullHooks
 from .results import (CloseResult, DrainResult, EntryResult, Fill, OrderResult, PositionView,
                       RehydrateResult, StopMoveResult, SyncResult, TakeProfitView)
-from .retry import RetryPolicy
+from .retry import RetriesExhausted, RetryPolicy
 
 __all__ = [
     "AccountSetup", "AccountSetupError", "CLIENT_ID_PATTERN", "ClientIds", "CloseResult",
     "DrainResult", "EntryRequest", "EntryResult", "ExecutionError", "ExecutionHooks",
     "ExecutionInputError", "Executor", "Fill", "NullHooks", "OrderResult", "PositionView",
-    "RehydrateResult", "RetryPolicy", "StopFallback", "StopMoveResult", "SymbolRules",
+    "RehydrateResult", "RetriesExhausted", "RetryPolicy", "StopFallback", "StopMoveResult", "SymbolRules",
     "SyncResult", "TakeProfitView", "build_exchange", "client_order_id", "exsim_urls",
     "pct_stop_fallback", "prepare_account", "rules_from_market",
 ]

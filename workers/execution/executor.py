@@ -22,6 +22,7 @@ size; when one cannot be placed the position is closed at market.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -43,6 +44,8 @@ from .results import (CloseResult, DrainResult, EntryResult, Fill, OrderResult, 
 from .retry import RetriesExhausted, RetryPolicy, retry_call
 
 __all__ = ["Executor", "EntryRequest", "StopFallback", "pct_stop_fallback"]
+
+log = logging.getLogger("tradefleet.execution")
 
 StopFallback = Callable[[str, Decimal], Decimal]
 """``fallback(symbol, mark_price) -> stop distance`` (USDT, > 0) for a position found
@@ -301,7 +304,12 @@ class Executor:
             filled, avg, note = entry.filled_qty, entry.avg_price, ""
             if filled == 0 and entry.status != "rejected":
                 # No fill seen (lost answer, or expired): the position is the truth.
-                exposure = await self._read_exposure(st, prefer=held)
+                try:
+                    exposure = await self._read_exposure(st, prefer=held)
+                except (RetriesExhausted, ccxt.BaseError) as exc:
+                    return self._entry_result(st, "failed", entry, reason=(
+                        f"{_why(entry, 'entry')}; the position could not be read either "
+                        f"({exc}); call sync() when the exchange answers"))
                 if exposure.side == held:
                     filled, avg = exposure.qty, exposure.entry_price
                     note = f"entry outcome {entry.status}; position of {filled} found. "
@@ -875,8 +883,14 @@ class Executor:
         st.mark_price, st.unrealized_pnl, st.time_ms = e.mark_price, e.unrealized_pnl, e.time_ms
 
     async def _fills(self, st: _State) -> list[Fill]:
-        """New trades on the symbol since the cursor, each reported once."""
-        raws = await self.gateway.trades_from(st.symbol, st.market, st.cursor + 1)
+        """New trades on the symbol since the cursor, each reported once. When the trades
+        cannot be read the cursor stays put and a later call reports them."""
+        try:
+            raws = await self.gateway.trades_from(st.symbol, st.market, st.cursor + 1)
+        except (RetriesExhausted, ccxt.BaseError) as exc:
+            log.warning("trades not read; reported by a later call",
+                        extra={"symbol": st.symbol, "error": str(exc)})
+            return []
         out = []
         for raw in raws:
             tid = int(raw["id"])

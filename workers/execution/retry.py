@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from .errors import is_rate_limited, is_transient
+from .errors import ExecutionError, is_rate_limited, is_transient
 from .hooks import ExecutionHooks
 
 __all__ = ["RetryPolicy", "retry_call", "RetriesExhausted"]
@@ -68,8 +68,10 @@ class RetryPolicy:
         return delay
 
 
-class RetriesExhausted(Exception):
-    """Every attempt failed with a transient error; ``last`` is the last one."""
+class RetriesExhausted(ExecutionError):
+    """Every attempt failed with a transient error (the exchange is unreachable, times out
+    or keeps answering 429/5xx); ``last`` is the last error. Executor calls that must read
+    the exchange (sync, close, drain, rehydrate) raise it; try again later."""
 
     def __init__(self, operation: str, attempts: int, last: BaseException) -> None:
         super().__init__(f"{operation}: no answer after {attempts} attempt(s): "
