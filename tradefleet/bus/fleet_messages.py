@@ -264,6 +264,9 @@ class StatusMsg(_Body):
     reason: str = ""
     paused: bool = Field(default=False, description="New entries are off (Paused, Halted, "
                          "Draining, or spec.paused).")
+    stopped: bool = Field(default=False, description="True on the last status of a process "
+                          "that shut down (SIGTERM); phase is then the trading state it "
+                          "stopped in, positions stay with their protective stops.")
     strategy: str = ""
     venue: str = ""
     mode: str = ""
