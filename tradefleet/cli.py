@@ -165,5 +165,35 @@ def marketdata(
         raise typer.BadParameter(problems) from None
     run(config, log_level)
 
+@app.command()
+def bot(
+    config: str = typer.Option(..., "--config", help="TradingBot manifest (bot.yaml)"),
+    nats_url: str = typer.Option(None, "--nats-url", envvar="NATS_URL", help="nats://host:port"),
+    metrics_port: int = typer.Option(9001, "--metrics-port", help="/metrics, /healthz and "
+                                     "/readyz port (0 = any free port)"),
+    risk_policy: str = typer.Option(None, "--risk-policy", help="RiskPolicy YAML for the "
+                                    "bot's local risk checker (default: RiskPolicy defaults)"),
+    risk_service: bool = typer.Option(False, "--risk-service", help="ask the shared risk "
+                                      "service over NATS instead of the local checker"),
+    otlp_endpoint: str = typer.Option(None, "--otlp-endpoint", help="OTLP/HTTP collector for "
+                                      "traces, e.g. http://otel-collector:4318"),
+    ack_wait: float = typer.Option(30.0, "--ack-wait", help="seconds before an unacked bar "
+                                   "is redelivered to the next instance after a crash"),
+    log_level: str = typer.Option(None, "--log-level", help="DEBUG/INFO/WARNING/ERROR "
+                                  "(default LOG_LEVEL or INFO)"),
+) -> None:
+    """Run one trading bot: bars from JetStream, strategy, risk, orders via ccxt.
+
+    Exchange keys come from TRADEFLEET_API_KEY / TRADEFLEET_API_SECRET (exsim: also
+    EXSIM_API_KEY / EXSIM_API_SECRET, else its default paper account). Exit code 2 on a bad
+    configuration, naming each bad field.
+    """
+    from tradefleet.workers.bot.main import main
+
+    raise typer.Exit(main(config, nats_url=nats_url, metrics_port=metrics_port,
+                          risk_policy=risk_policy, otlp_endpoint=otlp_endpoint,
+                          risk_service=risk_service, ack_wait_s=ack_wait, log_level=log_level))
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()
