@@ -136,6 +136,11 @@ class Relay:
                 for t in tasks:
                     t.cancel()
 
+    def freeze(self) -> None:
+        """Stop reading from the connected feeds: their pings go unanswered."""
+        for client in self.clients:
+            client.transport.pause_reading()
+
     async def inject(self, text: str) -> None:
         assert self.clients, "no feed connected to the relay"
         for client in list(self.clients):
@@ -305,6 +310,7 @@ async def test_out_of_order_kline_is_dead_lettered_and_an_equal_one_counted_as_d
 
 async def test_mark_price_and_best_bid_ask_are_published_per_update(start_feed, exsim, js):
     await start_feed(symbols=["BTCUSDT"], streams=["mark", "book"])
+    assert (await exsim.status())["ws_clients"] == 2  # /market and /public, as Binance routes
     await exsim.step(2)
     mark_subject = subjects.market("exsim", "BTCUSDT", "mark")
     book_subject = subjects.market("exsim", "BTCUSDT", "book")
@@ -316,6 +322,16 @@ async def test_mark_price_and_best_bid_ask_are_published_per_update(start_feed, 
     books = [decode_market(m.data, m.subject) for m in await stored(js, book_subject)]
     assert all(0 < b.bid_price < b.ask_price and b.bid_qty > 0 for b in books)
     assert await counts(js, filter_="md.exsim.BTCUSDT.kline.>") == {}
+
+
+async def test_single_routing_carries_every_stream_on_one_connection(start_feed, exsim, js):
+    await start_feed(symbols=["BTCUSDT", "ETHUSDT"], streams=["kline", "mark", "book"],
+                     ws_routing="single")
+    assert (await exsim.status())["ws_clients"] == 1
+    await exsim.step(1)
+    await wait_counts(js, {subjects.market("exsim", s, k): 1
+                           for s in ("BTCUSDT", "ETHUSDT") for k in ("mark", "book")}
+                      | {kline_subject(s): 1 for s in ("BTCUSDT", "ETHUSDT")})
 
 
 def _recorded_funding(symbol: str, hour_ms: int) -> Decimal:
@@ -399,6 +415,17 @@ async def test_a_silent_connection_is_replaced_after_the_idle_timeout(start_feed
     assert metric(feed, "md_reconnects_total", reason="idle") >= 1
     await exsim.step(1)
     await wait_counts(js, {kline_subject(s): 1 for s in SYMBOLS})
+
+
+async def test_a_connection_that_stops_answering_pings_is_replaced(start_feed, exsim, js):
+    async with Relay(exsim.ws_url) as relay:
+        feed = await start_feed(ws_url=relay.url, ping_interval_s=0.2, ping_timeout_s=0.3,
+                                backoff={"min_s": 0.05, "max_s": 0.05})
+        relay.freeze()
+        await feed.wait_connected(count=2, timeout=15)
+        assert metric(feed, "md_reconnects_total", reason="ping") == 1
+        await exsim.step(1)
+        await wait_counts(js, {kline_subject(s): 1 for s in SYMBOLS})
 
 
 async def test_a_failing_rest_backfill_is_retried_until_the_gap_is_filled(start_feed, exsim, js):

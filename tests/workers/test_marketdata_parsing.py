@@ -143,21 +143,32 @@ def base_config(**overrides) -> dict:
             "rest_url": "https://fapi.binance.com", "symbols": ["btcusdt", "ETHUSDT"], **overrides}
 
 
-def test_config_subscribes_one_combined_url_for_every_symbol():
-    cfg = FeedConfig.model_validate(base_config(streams=["kline", "funding"]))
+def test_config_routes_klines_and_mark_price_to_market_and_book_to_public_by_default():
+    cfg = FeedConfig.model_validate(base_config(streams=["kline", "funding", "book"]))
     assert cfg.symbols == ["BTCUSDT", "ETHUSDT"]
-    assert cfg.combined_url() == (
-        "wss://fstream.binance.com/stream?streams=btcusdt@kline_1m/btcusdt@markPrice/"
-        "ethusdt@kline_1m/ethusdt@markPrice")
+    assert cfg.connection_urls() == {
+        "market": "wss://fstream.binance.com/market/stream?streams=btcusdt@kline_1m/"
+                  "btcusdt@markPrice/ethusdt@kline_1m/ethusdt@markPrice",
+        "public": "wss://fstream.binance.com/public/stream?streams=btcusdt@bookTicker/"
+                  "ethusdt@bookTicker",
+    }
+
+
+def test_single_routing_subscribes_every_stream_on_one_connection():
+    cfg = FeedConfig.model_validate(base_config(ws_url="ws://127.0.0.1:9010", ws_routing="single",
+                                                symbols=["BTCUSDT"], streams=["kline", "book"]))
+    assert cfg.connection_urls() == {
+        "stream": "ws://127.0.0.1:9010/stream?streams=btcusdt@kline_1m/btcusdt@bookTicker"}
 
 
 @pytest.mark.parametrize("overrides, field", [
     ({"ws_url": "https://fstream.binance.com"}, "ws_url"),
+    ({"ws_url": "wss://fstream.binance.com/market"}, "ends in /market"),
     ({"symbols": ["BTC/USDT:USDT"]}, "symbols"),
     ({"symbols": ["BTCUSDT", "btcusdt"]}, "more than once"),
     ({"intervals": ["7m"]}, "intervals"),
     ({"streams": ["trades"]}, "streams"),
-    ({"symbols": [f"S{i}USDT" for i in range(67)]}, "Binance allows 200"),
+    ({"symbols": [f"S{i}USDT" for i in range(101)]}, "Binance allows 200"),
     ({"backoff": {"min_s": 5, "max_s": 1}}, "max_s"),
 ])
 def test_bad_config_is_refused_naming_the_field(overrides, field):

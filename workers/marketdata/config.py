@@ -1,4 +1,4 @@
-"""Configuration of one market-data feed (one venue, one WebSocket connection).
+"""Configuration of one market-data feed (one venue; one WebSocket per endpoint category).
 
 The same model serves the CLI (``tradefleet marketdata``), the operator (one feed per venue
 with the union of the bots' symbols) and tests. Nothing in it is specific to exsim: point
@@ -23,6 +23,17 @@ StreamKind = Literal["kline", "mark", "funding", "book"]
 MAX_STREAMS_PER_CONNECTION = 200
 """Binance USDⓈ-M: "A single connection can listen to a maximum of 200 streams"
 (Websocket Market Streams, general info)."""
+
+WsRouting = Literal["split", "single"]
+"""How streams map onto connections.
+
+``split``: Binance USDⓈ-M's routed endpoints (required since 2026-04-23, when the unrouted
+URLs stopped pushing ``/market`` streams): klines and mark price on one connection to
+``{ws_url}/market/stream``, best bid/ask on one to ``{ws_url}/public/stream`` (opened only
+when ``book`` is published). ``single``: every stream on one connection to
+``{ws_url}/stream`` (exsim, Binance testnet and venues that mirror the pre-2026 layout).
+exsim serves both.
+"""
 
 
 def _upper_symbol(value: object) -> object:
@@ -87,7 +98,10 @@ class FeedConfig(BaseModel):
     venue: Annotated[str, AfterValidator(subjects.check_venue)] = Field(
         description="ccxt exchange id used in subjects: exsim, binanceusdm")
     ws_url: Annotated[str, AfterValidator(_url(("ws", "wss"), "wss://fstream.binance.com"))] = Field(
-        description="WebSocket base; the feed connects to {ws_url}/stream?streams=...")
+        description="WebSocket base URL (see ws_routing for the paths added to it)")
+    ws_routing: WsRouting = Field(
+        default="split", description="split: /market/stream + /public/stream (Binance since "
+        "2026-04); single: one /stream connection")
     rest_url: Annotated[str, AfterValidator(_url(("http", "https"), "https://fapi.binance.com"))] = Field(
         description="REST base serving /fapi/v1/klines and /fapi/v1/fundingRate")
     symbols: list[Symbol] = Field(min_length=1, description="exchange symbol ids, e.g. BTCUSDT")
@@ -132,12 +146,19 @@ class FeedConfig(BaseModel):
             dupes = sorted({v for v in values if values.count(v) > 1})
             if dupes:
                 raise ValueError(f"{name} lists {', '.join(dupes)} more than once")
-        n = len(self.stream_names())
-        if n > MAX_STREAMS_PER_CONNECTION:
-            raise ValueError(
-                f"{len(self.symbols)} symbols need {n} streams on one connection; Binance allows "
-                f"{MAX_STREAMS_PER_CONNECTION}: split the symbols over several feeds or publish "
-                "fewer streams")
+        for group, names in self.stream_groups().items():
+            if len(names) > MAX_STREAMS_PER_CONNECTION:
+                raise ValueError(
+                    f"{len(self.symbols)} symbols need {len(names)} streams on the {group} "
+                    f"connection; Binance allows {MAX_STREAMS_PER_CONNECTION}: split the symbols "
+                    "over several feeds or publish fewer streams")
+        if self.ws_routing == "split":
+            tail = self.ws_url.rsplit("/", 1)[-1]
+            if tail in ("market", "public", "private", "stream", "ws"):
+                raise ValueError(
+                    f"ws_url {self.ws_url!r} ends in /{tail}: with ws_routing 'split' give the "
+                    "base (wss://fstream.binance.com); the feed adds /market/stream and "
+                    "/public/stream itself")
         return self
 
     @property
@@ -159,8 +180,27 @@ class FeedConfig(BaseModel):
                 names.append(f"{low}@bookTicker")
         return names
 
-    def combined_url(self) -> str:
-        """``{ws_url}/stream?streams=a/b/c`` (Binance combined streams); a ``ws_url``
-        already ending in ``/stream`` is used as it is."""
-        base = self.ws_url if self.ws_url.endswith("/stream") else f"{self.ws_url}/stream"
-        return f"{base}?streams={'/'.join(self.stream_names())}"
+    def stream_groups(self) -> dict[str, list[str]]:
+        """Stream names per connection: ``{"market": [...], "public": [...]}`` when split
+        (``public`` only with book streams), ``{"stream": [...]}`` when single."""
+        names = self.stream_names()
+        if self.ws_routing == "single":
+            return {"stream": names}
+        groups = {"market": [n for n in names if not n.endswith("@bookTicker")],
+                  "public": [n for n in names if n.endswith("@bookTicker")]}
+        return {group: streams for group, streams in groups.items() if streams}
+
+    def connection_urls(self) -> dict[str, str]:
+        """Combined-stream URL per connection (Binance "Websocket Market Streams"):
+        ``{ws_url}/market/stream?streams=btcusdt@kline_1m/...`` and
+        ``{ws_url}/public/stream?streams=btcusdt@bookTicker/...`` when split,
+        ``{ws_url}/stream?streams=...`` when single (a ``ws_url`` already ending in
+        ``/stream`` is used as it is)."""
+        out = {}
+        for group, names in self.stream_groups().items():
+            if group == "stream":
+                base = self.ws_url if self.ws_url.endswith("/stream") else f"{self.ws_url}/stream"
+            else:
+                base = f"{self.ws_url}/{group}/stream"
+            out[group] = f"{base}?streams={'/'.join(names)}"
+        return out

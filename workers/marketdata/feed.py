@@ -155,6 +155,7 @@ class Feed:
         self._down_since: float | None = time.monotonic()
         self._last_problem = "not connected yet"
         self._delivered = False
+        self._handling = asyncio.Lock()
         self.health.live.add_check("websocket", self._liveness)
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -298,21 +299,30 @@ class Feed:
 
     # -- one connection -------------------------------------------------------------------
 
-    async def _session(self) -> None:
+    async def _open(self, group: str, url: str) -> Any:
         cfg = self.config
-        self._delivered = False
-        url = cfg.combined_url()
         try:
-            ws = await websockets.connect(
+            return await websockets.connect(
                 url, open_timeout=cfg.open_timeout_s, ping_interval=cfg.ping_interval_s,
                 ping_timeout=cfg.ping_timeout_s, close_timeout=2, max_queue=4096,
                 max_size=2 ** 20)
         except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
             raise _Reconnect("connect", (
-                f"cannot open {cfg.ws_url}/stream: {type(exc).__name__}: {exc}; check ws_url, "
-                "DNS and egress (Binance answers HTTP 451 from restricted locations)")) from exc
+                f"cannot open the {group} connection {url.split('?')[0]}: {type(exc).__name__}: "
+                f"{exc}; check ws_url and ws_routing, DNS and egress (Binance answers HTTP 451 "
+                "from restricted locations)")) from exc
+
+    async def _session(self) -> None:
+        """One session: open every connection, catch up from JetStream and REST, then
+        stream until any connection fails (all are then closed and reopened together)."""
+        cfg = self.config
+        self._delivered = False
+        sockets: dict[str, Any] = {}
+        readers: list[asyncio.Task[None]] = []
         try:
-            # Subscribed by the URL: frames queue in the socket while the state is loaded
+            for group, url in cfg.connection_urls().items():
+                sockets[group] = await self._open(group, url)
+            # Subscribed by the URLs: frames queue in the sockets while the state is loaded
             # and the gap back-filled, so no bar falls between REST and the stream.
             await self._load_state()
             await self._backfill_all()
@@ -321,25 +331,42 @@ class Feed:
             await self._set_live(True)
             self.health.ready.ok("subscribed")
             log.info("market-data WebSocket subscribed", extra={
-                "venue": cfg.venue, "streams": len(self._routes), "connection": self.connections})
-            while True:
-                try:
-                    raw = await asyncio.wait_for(ws.recv(), cfg.idle_timeout_s)
-                except TimeoutError:
-                    raise _Reconnect("idle", (
-                        f"no message for {cfg.idle_timeout_s}s on a socket that answers pings: "
-                        "check the venue's status page; a paused exsim replay sends nothing "
-                        "(raise idle_timeout_s for it)")) from None
-                await self._handle(raw)
-                self._delivered = True
+                "venue": cfg.venue, "streams": len(self._routes), "connections": sorted(sockets),
+                "session": self.connections})
+            readers = [asyncio.create_task(self._read(group, ws), name=f"marketdata-{group}")
+                       for group, ws in sockets.items()]
+            done, _ = await asyncio.wait(readers, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()  # raises what ended the connection
+            raise _Reconnect("closed", "a connection ended without an error")
         finally:
+            for task in readers:
+                task.cancel()
+            await asyncio.gather(*readers, return_exceptions=True)
             if self._live:
                 self._down_since = time.monotonic()
             self.metrics.down()
             await self._set_live(False)
             self.health.ready.fail("WebSocket disconnected; reconnecting")
-            with contextlib.suppress(Exception):
-                await asyncio.shield(ws.close())
+            for ws in sockets.values():
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(ws.close())
+
+    async def _read(self, group: str, ws: Any) -> None:
+        """Handle frames of one connection in arrival order until it fails or goes idle."""
+        idle = self.config.idle_timeout_s
+        while True:
+            try:
+                raw = await asyncio.wait_for(ws.recv(), idle)
+            except TimeoutError:
+                raise _Reconnect("idle", (
+                    f"no message for {idle}s on the {group} connection, which answers pings: "
+                    "check the venue's status page; a paused exsim replay sends nothing "
+                    "(raise idle_timeout_s for it)")) from None
+            # One frame at a time across connections: the order and back-fill state is shared.
+            async with self._handling:
+                await self._handle(raw)
+            self._delivered = True
 
     async def _load_state(self) -> None:
         """Read the last kline and funding event stored per subject (JetStream is the truth)."""
