@@ -9,7 +9,10 @@ publishes them and derives the integer units the engine computes in:
   ``tick_lot_units`` money units, so notional, PnL and fees stay exact integers.
 
 Default specs (:func:`default_specs`) are Binance's published values for BTCUSDT, ETHUSDT
-and SOLUSDT perpetuals (exchangeInfo and leverage brackets, first notional bracket).
+and SOLUSDT perpetuals: the filters and precisions of ``GET /fapi/v1/exchangeInfo``
+(BTCUSDT and ETHUSDT as in recorded 2024-2025 responses; SOLUSDT's tick is 0.0100 since
+Binance widened it from 0.0010, which the 2025 klines' two-decimal prices confirm) and the
+first bracket of ``GET /fapi/v1/leverageBracket`` (max leverage, maintenance margin rate).
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ class SymbolSpec:
         max_leverage: highest leverage of the first notional bracket (-4028 above it).
         maint_margin_rate: maintenance margin rate of the first bracket (fraction).
         trigger_protect: ``triggerProtect`` used when ``priceProtect`` is true.
+        liquidation_fee, underlying_sub_type: exchangeInfo informational fields.
         max_num_orders, max_num_algo_orders: MAX_NUM_ORDERS / MAX_NUM_ALGO_ORDERS limits.
         maint_margin_percent, required_margin_percent: exchangeInfo informational fields.
     """
@@ -78,6 +82,8 @@ class SymbolSpec:
     max_num_algo_orders: int = 10
     maint_margin_percent: Decimal = Decimal("2.5000")
     required_margin_percent: Decimal = Decimal("5.0000")
+    liquidation_fee: Decimal = Decimal("0.012500")
+    underlying_sub_type: tuple[str, ...] = ("Layer-1",)
     quote_asset: str = "USDT"
     margin_asset: str = "USDT"
     onboard_date: int = 1569398400000
@@ -161,9 +167,9 @@ class SymbolSpec:
             "baseAssetPrecision": 8,
             "quotePrecision": 8,
             "underlyingType": "COIN",
-            "underlyingSubType": [],
+            "underlyingSubType": list(self.underlying_sub_type),
             "triggerProtect": str(self.trigger_protect),
-            "liquidationFee": "0.012500",
+            "liquidationFee": str(self.liquidation_fee),
             "marketTakeBound": "0.05",
             "maxMoveOrderLimit": 10000,
             "filters": [
@@ -190,11 +196,11 @@ D = Decimal
 
 BTCUSDT = SymbolSpec(
     symbol="BTCUSDT", base_asset="BTC",
-    tick_size=D("0.10"), min_price=D("261.10"), max_price=D("809484"),
+    tick_size=D("0.10"), min_price=D("556.80"), max_price=D("4529764"),
     step_size=D("0.001"), min_qty=D("0.001"), max_qty=D("1000"),
     market_step_size=D("0.001"), market_min_qty=D("0.001"), market_max_qty=D("120"),
     min_notional=D("100"), price_precision=2, quantity_precision=3,
-    max_leverage=125, maint_margin_rate=D("0.004"),
+    max_leverage=125, maint_margin_rate=D("0.004"), underlying_sub_type=("PoW",),
 )
 
 ETHUSDT = SymbolSpec(
@@ -212,7 +218,7 @@ SOLUSDT = SymbolSpec(
     step_size=D("1"), min_qty=D("1"), max_qty=D("1000000"),
     market_step_size=D("1"), market_min_qty=D("1"), market_max_qty=D("5000"),
     min_notional=D("5"), price_precision=4, quantity_precision=0,
-    max_leverage=100, maint_margin_rate=D("0.005"),
+    max_leverage=100, maint_margin_rate=D("0.005"), liquidation_fee=D("0.015000"),
 )
 
 

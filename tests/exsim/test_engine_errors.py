@@ -62,7 +62,7 @@ CASES = {
     "-1111 quantity finer than quantityPrecision": (-1111, place(quantity="0.0101", **LIMIT)),
     "-4014 price off the tick": (-4014, place(time_in_force="GTC", price="94000.05")),
     "-4013 price below PRICE_FILTER minPrice": (-4013, place(time_in_force="GTC", price="261.00")),
-    "-4002 price above PRICE_FILTER maxPrice": (-4002, place(time_in_force="GTC", price="809484.1")),
+    "-4002 price above PRICE_FILTER maxPrice": (-4002, place(time_in_force="GTC", price="4529764.1")),
     "-4005 quantity above LOT_SIZE maxQty": (-4005, place(quantity="1000.001", **LIMIT)),
     "-4005 MARKET quantity above MARKET_LOT_SIZE maxQty": (-4005, place(type="MARKET", quantity="120.001")),
     "-4003 zero quantity": (-4003, place(quantity="0", **LIMIT)),
