@@ -357,3 +357,57 @@ async def test_order_latency_is_reported_for_every_acknowledged_order(exsim):
         assert all(ms > 0 for _, _, ms in hooks.latencies)
     finally:
         await ex.close()
+
+
+def stop_touch_and_recover(rows, start: int, entry: D) -> tuple[D, int]:
+    """A long stop distance whose first touching bar closes at least 3 ticks above it."""
+    for step in range(5, 80):
+        pct = D(step) / D(10_000)
+        stop = entry * (1 - pct)
+        i = first_reach(rows, start, stop, below=True)
+        if D(rows[i]["open"]) > stop and D(rows[i]["close"]) > stop + 3 * TICK["BTCUSDT"]:
+            return pct, i
+    raise AssertionError("no stop that is touched and recovered in the data")
+
+
+async def test_trailing_a_stop_that_already_triggered_reports_stopped_out_and_sync_cleans_up(
+        bot, exsim, oracle):
+    rows = csv_klines("BTCUSDT")
+    entry = last_close("BTCUSDT", 3)
+    pct, hit = stop_touch_and_recover(rows, 3, entry)
+    opened = await bot.open_position(long_request(entry, stop_pct=str(pct)))
+    await exsim.step(hit - 3 + 1)  # the stop fills; the bar closes back above it
+
+    moved = await bot.move_stop("BTCUSDT", opened.stop.stop_price + TICK["BTCUSDT"])
+
+    assert moved.outcome == "stopped_out", moved.reason
+    assert moved.canceled.status == "filled" and moved.placed.status == "new"
+    synced = await bot.sync("BTCUSDT")
+    assert (synced.closed, synced.cause) == (True, "stop_filled")
+    assert [f.leg for f in synced.fills] == ["stop"]
+    assert await open_orders(oracle, BTC) == ([], [])  # the new stop was cancelled too
+    assert await position_amt(oracle, BTC) == 0
+
+
+async def test_hedge_mode_sends_position_side_instead_of_reduce_only(exsim, oracle):
+    ex, setup = await started_executor(exsim, positionMode="hedge")
+    try:
+        assert ex.account.hedged and (await oracle.fetch_position_mode())["hedged"]
+        await exsim.step(3)
+        opened = await ex.open_position(long_request(last_close("BTCUSDT", 3)))
+        assert opened.outcome == "opened", opened.reason
+        _, [stop] = await open_orders(oracle, BTC)
+        assert (stop["positionSide"], stop["side"], stop["reduceOnly"]) == ("LONG", "SELL", False)
+        closed = await ex.close_position("BTCUSDT")
+        assert closed.outcome == "closed"
+        assert await position_amt(oracle, BTC) == 0
+        assert await open_orders(oracle, BTC) == ([], [])
+    finally:
+        await ex.close()
+
+
+async def test_sync_on_a_quiet_flat_symbol_changes_nothing(bot, exsim):
+    await exsim.step(2)
+    synced = await bot.sync("ETHUSDT")
+    assert (synced.cause, synced.closed, synced.fills, synced.orders) == ("none", False, (), ())
+    assert synced.position.is_flat

@@ -119,6 +119,7 @@ class _State:
     tps: dict[str, OrderResult] = field(default_factory=dict)
     stop_gen: int = 0
     cursor: int = -1
+    unreported: list[OrderResult] = field(default_factory=list)
 
     def flatten(self) -> None:
         self.side, self.qty, self.entry_price, self.unrealized_pnl = "flat", _ZERO, None, _ZERO
@@ -474,6 +475,11 @@ class Executor:
                     f"ever tightens")
             placed, canceled = await self._replace_stop(st, rounded, st.qty, kind="trail",
                                                         reason=f"{reason}: {current} -> {rounded}")
+            if canceled is not None and canceled.status == "filled":
+                return StopMoveResult(symbol, "stopped_out", current, rounded, placed, canceled,
+                                      self._view(st),
+                                      f"the stop at {current} had already triggered; the "
+                                      f"position is closed — sync() reports the fills")
             if not placed.is_open:
                 outcome = "rejected" if placed.status == "rejected" else "failed"
                 return StopMoveResult(symbol, outcome, current, rounded, placed, None,
@@ -497,6 +503,10 @@ class Executor:
         if old is not None and old.exchange_order_id != placed.exchange_order_id:
             canceled = await self.gateway.cancel(old, st.market, reason=f"replaced by {leg}")
             self._remember(canceled)
+            if canceled.status == "filled":
+                # It triggered before we could cancel it: the next sync reports the close
+                # (and cancels the new stop, left without a position).
+                st.unreported.append(canceled)
         return placed, canceled
 
     # -- exits ------------------------------------------------------------------------------
@@ -563,7 +573,9 @@ class Executor:
                 closes.append(close)
                 fills.extend(close.fills)
                 async with st.lock:
-                    canceled.extend(await self._cancel_all(st))
+                    if close.outcome in ("closed", "flat"):
+                        # Only once flat: a position whose close failed keeps its stop.
+                        canceled.extend(await self._cancel_all(st))
                     exposure = await self._read_exposure(st, prefer=st.side)
                     plain, algo = await self.gateway.open_orders(st.symbol, st.market)
                     if exposure.side == "flat":
@@ -602,6 +614,11 @@ class Executor:
         orders: list[OrderResult] = []
         stop_filled = tp_filled = False
         lost_stop: Decimal | None = None
+        for earlier in st.unreported:
+            orders.append(earlier)
+            stop_filled = stop_filled or (earlier.purpose in ("stop", "trail")
+                                          and earlier.status == "filled")
+        st.unreported = []
         # Resting orders that are gone: learn what became of them.
         for leg, tracked in [("stop", st.stop)] + list(st.tps.items()):
             if tracked is None or tracked.exchange_order_id in open_ids:
@@ -634,6 +651,8 @@ class Executor:
         else:
             if was == "flat" or exposure.side != was:
                 cause = "opened_outside"
+                if was != "flat":  # flipped outside: the old side's orders are stale
+                    orders.extend(await self._cancel_mine(st, reason="position flipped"))
                 st.flatten()
                 st.tag = self.ids.tag(st.symbol, f"adopted-{exposure.time_ms}-{exposure.qty}")
                 st.initial_qty = exposure.qty

@@ -246,11 +246,13 @@ class EntryResult:
         return tuple(out)
 
 
-StopMoveOutcome = Literal["moved", "unchanged", "refused", "rejected", "failed"]
+StopMoveOutcome = Literal["moved", "unchanged", "refused", "rejected", "failed", "stopped_out"]
 """``moved``: the new stop rests and the old one is cancelled. ``unchanged``: the new price
 equals the current one after rounding. ``refused``: looser than the current stop, or no
 position / no stop — nothing sent. ``rejected`` / ``failed``: the exchange refused or did
-not answer the new stop; the old stop is still in place."""
+not answer the new stop; the old stop is still in place. ``stopped_out``: the old stop
+had already triggered when it was to be cancelled — the position is closed, and the next
+:meth:`Executor.sync` reports the fills and cancels the new stop."""
 
 
 @dataclass(frozen=True, slots=True)
