@@ -12,9 +12,11 @@ import textwrap
 import time
 
 import httpx
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tradefleet.api.riskpolicy import RiskPolicySpec
 from tradefleet.telemetry.metrics import serve_metrics
+from tradefleet.telemetry.tracing import get_tracer, setup_tracing
 from tradefleet.workers.risk.locks import PoolLocks
 from tradefleet.workers.risk.protocol import Outcome
 from tests.workers._risk import check, risk  # noqa: F401 - fixture
@@ -116,3 +118,20 @@ async def test_risk_lock_cli_grants_a_pool_lock(risk):
     assert out.returncode == 0, out.stderr
     assert "lock granted to default/a" in out.stdout
     assert (await (await PoolLocks.open(risk.js)).holder("mm")).holder == "default/a"
+
+
+async def test_check_span_joins_the_bots_trace_over_nats(risk):
+    exporter = InMemorySpanExporter()
+    setup_tracing("tradefleet-test", span_exporter=exporter)
+    try:
+        await risk.service(RiskPolicySpec())
+        bot = await risk.client()
+        with get_tracer("bot").start_as_current_span("signal") as signal:
+            await bot.check(check())
+        await asyncio.sleep(0.05)
+        spans = [s for s in exporter.get_finished_spans() if s.name == "risk.check"]
+    finally:
+        exporter.shutdown()  # the global provider keeps its processor; stop collecting
+    assert [s.context.trace_id for s in spans] == [signal.get_span_context().trace_id]
+    assert spans[0].parent.span_id == signal.get_span_context().span_id
+    assert spans[0].attributes["risk.outcome"] == "allow"

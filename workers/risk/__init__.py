@@ -1,9 +1,14 @@
 """Pre-trade risk: one set of rules for the whole fleet.
 
-``protocol`` holds the request and decision messages of ``risk.check``; ``state`` the
-fleet's exposure, reservations and daily guards; ``rules`` the pure evaluation of a request
+``protocol`` holds the request, report and decision messages; ``state`` the fleet's
+exposure, reservations and daily guards; ``rules`` the pure evaluation of a request
 against a RiskPolicy; ``local`` an in-process checker (used by a bot without the shared
-service, and by the backtester); the NATS service and client build on the same rules.
+service, and by the backtester). The shared NATS service builds on the same rules:
+``service`` (``tradefleet risk``: RiskService), ``client`` (RiskServiceClient, the bot
+side, fail closed), ``store`` (state in KV ``risk-state``), ``policy`` (file and KV
+``risk-policy``), ``locks`` (capital-pool locks in KV ``locks``), ``commands`` (kill,
+flatten, auto-close to ``fleet.cmd.*``), ``metrics``. Those are imported from their modules
+(they pull in NATS and telemetry, which the backtester does not need).
 """
 
 from tradefleet.workers.risk.local import LocalRiskChecker

@@ -280,6 +280,7 @@ class RiskService:
     async def _commit_loop(self) -> None:
         while True:
             await self._wake.wait()
+            await asyncio.sleep(0)  # let requests already read from the socket join this batch
             self._wake.clear()
             while self._queue:
                 ops = self._queue[: self.settings.batch_max]
