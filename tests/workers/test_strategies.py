@@ -627,3 +627,5 @@ def test_bar_from_binance_kline_parses_strings_and_refuses_bad_fields():
         Bar.from_binance_kline({kk: v for kk, v in k.items() if kk != "c"})
     with pytest.raises(ValueError, match="close_time"):
         Bar.from_binance_kline(dict(k, T=1746403200000))
+    with pytest.raises(ValueError, match="field 'v' is not a number"):
+        Bar.from_binance_kline(dict(k, v="lots"))

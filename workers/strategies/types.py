@@ -97,15 +97,15 @@ class Bar(NamedTuple):
 
         Prices arrive as decimal strings; raises ValueError naming the missing or bad field.
         """
-        try:
-            return cls.checked(int(k["t"]), float(k["o"]), float(k["h"]), float(k["l"]),
-                               float(k["c"]), float(k["v"]), int(k["T"]))
-        except KeyError as exc:
-            raise ValueError(f"kline is missing field {exc.args[0]!r}") from None
-        except (TypeError, ValueError) as exc:
-            if isinstance(exc, ValueError) and str(exc).startswith("bar "):
-                raise
-            raise ValueError(f"kline has a non-numeric field: {exc}") from None
+        v: dict[str, Any] = {}
+        for key in ("t", "o", "h", "l", "c", "v", "T"):
+            if key not in k:
+                raise ValueError(f"kline is missing field {key!r}")
+            try:
+                v[key] = int(k[key]) if key in ("t", "T") else float(k[key])
+            except (TypeError, ValueError):
+                raise ValueError(f"kline field {key!r} is not a number: {k[key]!r}") from None
+        return cls.checked(v["t"], v["o"], v["h"], v["l"], v["c"], v["v"], v["T"])
 
 
 @dataclass(frozen=True, slots=True)
