@@ -53,7 +53,11 @@ async def started_executor(exsim, *, hooks=None, options: dict | None = None,
     ex = Executor.from_spec(spec, bot_key=bot_key, api_key=api_key or exsim.api_key,
                             api_secret=api_secret or exsim.api_secret, hooks=hooks,
                             exchange_options={"enableRateLimit": False, **(options or {})})
-    result = await ex.start(pct_stop_fallback(fallback_pct))
+    try:
+        result = await ex.start(pct_stop_fallback(fallback_pct))
+    except BaseException:
+        await ex.close()
+        raise
     return ex, result
 
 

@@ -250,3 +250,11 @@ async def test_rehydration_leaves_other_clients_orders_alone(exsim, oracle):
             (["manual-1"], ["manual-2"])
     finally:
         await ex.close()
+
+
+async def test_a_wrong_api_secret_stops_the_executor_at_start_with_the_exchange_code(exsim):
+    from tradefleet.workers.execution import AccountSetupError
+
+    with pytest.raises(AccountSetupError, match="execution.positionMode.*-1022") as info:
+        await started_executor(exsim, api_secret="not-the-secret")
+    assert info.value.code == -1022  # Binance: signature for this request is not valid

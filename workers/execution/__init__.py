@@ -19,7 +19,7 @@ Modules, top to bottom along the data path:
 
 from .client import AccountSetup, build_exchange, exsim_urls, prepare_account
 from .client_ids import CLIENT_ID_PATTERN, ClientIds, client_order_id
-from .errors import AccountSetupError, ExecutionError, ExecutionInputError
+from .errors import AccountSetupError, ExchangeRequestError, ExecutionError, ExecutionInputError
 from .executor import EntryRequest, Executor, StopFallback, pct_stop_fallback
 from .filters import SymbolRules, rules_from_market
 from .hooks import ExecutionHooks, NullHooks
@@ -29,7 +29,7 @@ from .retry import RetriesExhausted, RetryPolicy
 
 __all__ = [
     "AccountSetup", "AccountSetupError", "CLIENT_ID_PATTERN", "ClientIds", "CloseResult",
-    "DrainResult", "EntryRequest", "EntryResult", "ExecutionError", "ExecutionHooks",
+    "DrainResult", "EntryRequest", "ExchangeRequestError", "EntryResult", "ExecutionError", "ExecutionHooks",
     "ExecutionInputError", "Executor", "Fill", "NullHooks", "OrderResult", "PositionView",
     "RehydrateResult", "RetriesExhausted", "RetryPolicy", "StopFallback", "StopMoveResult", "SymbolRules",
     "SyncResult", "TakeProfitView", "build_exchange", "client_order_id", "exsim_urls",

@@ -16,7 +16,8 @@ import re
 
 import ccxt.async_support as ccxt
 
-__all__ = ["ExecutionError", "ExecutionInputError", "AccountSetupError", "binance_error",
+__all__ = ["ExecutionError", "ExecutionInputError", "AccountSetupError", "ExchangeRequestError",
+           "binance_error", "error_info",
            "is_transient", "is_rate_limited", "DUPLICATE_CLIENT_ID", "UNKNOWN_ORDER_CODES",
            "NO_NEED_TO_CHANGE"]
 
@@ -38,6 +39,18 @@ class ExecutionError(Exception):
 class ExecutionInputError(ValueError, ExecutionError):
     """A call got a bad argument; the message names the field and the reason. Nothing was
     sent and no state changed."""
+
+
+class ExchangeRequestError(ExecutionError):
+    """A read or cancel the executor needed was refused for good (not a transient error),
+    e.g. -2015 invalid API key or -1022 bad signature. ``code``/``message`` are Binance's;
+    ``__cause__`` is the ccxt exception."""
+
+    def __init__(self, operation: str, code: int | None, message: str) -> None:
+        super().__init__(f"{operation} refused by the exchange: {code} {message}")
+        self.operation = operation
+        self.code = code
+        self.message = message
 
 
 class AccountSetupError(ExecutionError):
@@ -74,6 +87,18 @@ def binance_error(exc: BaseException) -> tuple[int | None, str]:
                 code = None
             return code, str(doc.get("msg", ""))
     return None, str(exc)
+
+
+def error_info(exc: BaseException) -> tuple[int | None, str]:
+    """``(code, message)`` of any error the execution layer handles: an
+    :class:`ExchangeRequestError`, a retries-exhausted error (its last ccxt error), or a
+    ccxt exception."""
+    if isinstance(exc, ExchangeRequestError):
+        return exc.code, exc.message
+    last = getattr(exc, "last", None)
+    if isinstance(last, BaseException):
+        return binance_error(last)
+    return binance_error(exc)
 
 
 def is_transient(exc: BaseException) -> bool:

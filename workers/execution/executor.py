@@ -29,19 +29,17 @@ from dataclasses import dataclass, field, replace
 from decimal import ROUND_DOWN, Decimal
 from typing import Any, Literal
 
-import ccxt.async_support as ccxt
-
 from tradefleet.api.tradingbot import ExecutionSpec, PositionMode, TradingBotSpec
 
 from .client import AccountSetup, build_exchange, configure_account
 from .client_ids import ClientIds
-from .errors import AccountSetupError, ExecutionInputError, binance_error
+from .errors import AccountSetupError, ExecutionError, ExecutionInputError, error_info
 from .filters import SymbolRules, rules_from_market
 from .hooks import ExecutionHooks, NullHooks
 from .orders import OrderGateway, OrderIntent, purpose_of_leg
 from .results import (CloseResult, DrainResult, EntryResult, Fill, OrderResult, PositionView,
                       RehydrateResult, StopMoveResult, SyncResult, TakeProfitView)
-from .retry import RetriesExhausted, RetryPolicy, retry_call
+from .retry import RetryPolicy, retry_call
 
 __all__ = ["Executor", "EntryRequest", "StopFallback", "pct_stop_fallback"]
 
@@ -219,8 +217,8 @@ class Executor:
         try:
             await retry_call(self.exchange.load_markets, policy=self.retry, hooks=self.hooks,
                              symbol="*", operation="load_markets")
-        except (RetriesExhausted, ccxt.BaseError) as exc:
-            code, msg = binance_error(getattr(exc, "last", exc))
+        except ExecutionError as exc:
+            code, msg = error_info(exc)
             raise AccountSetupError(f"cannot load markets: {msg}", code) from None
         for symbol in self.symbols:
             markets = [m for m in self.exchange.markets_by_id.get(symbol, [])
@@ -307,7 +305,7 @@ class Executor:
                 # No fill seen (lost answer, or expired): the position is the truth.
                 try:
                     exposure = await self._read_exposure(st, prefer=held)
-                except (RetriesExhausted, ccxt.BaseError) as exc:
+                except ExecutionError as exc:
                     return self._entry_result(st, "failed", entry, reason=(
                         f"{_why(entry, 'entry')}; the position could not be read either "
                         f"({exc}); call sync() when the exchange answers"))
@@ -433,7 +431,7 @@ class Executor:
                 order = replace(await self.gateway.resolve(order, st.market),
                                 latency_ms=order.latency_ms, sent_ms=order.sent_ms,
                                 acked_ms=order.acked_ms, attempts=order.attempts)
-            except (RetriesExhausted, ccxt.BaseError):
+            except ExecutionError:
                 continue
             if not order.is_open:
                 break
@@ -625,7 +623,7 @@ class Executor:
                 continue
             try:
                 final = await self.gateway.resolve(tracked, st.market)
-            except (RetriesExhausted, ccxt.BaseError):
+            except ExecutionError:
                 continue  # try again next sync
             self._remember(final)
             orders.append(final)
@@ -906,7 +904,7 @@ class Executor:
         cannot be read the cursor stays put and a later call reports them."""
         try:
             raws = await self.gateway.trades_from(st.symbol, st.market, st.cursor + 1)
-        except (RetriesExhausted, ccxt.BaseError) as exc:
+        except ExecutionError as exc:
             log.warning("trades not read; reported by a later call",
                         extra={"symbol": st.symbol, "error": str(exc)})
             return []

@@ -36,10 +36,11 @@ from typing import Any
 
 import ccxt.async_support as ccxt
 
-from .errors import DUPLICATE_CLIENT_ID, UNKNOWN_ORDER_CODES, binance_error, is_rate_limited, is_transient
+from .errors import (DUPLICATE_CLIENT_ID, UNKNOWN_ORDER_CODES, ExecutionError, binance_error,
+                     error_info, is_rate_limited, is_transient)
 from .hooks import ExecutionHooks
 from .results import Fill, OrderPurpose, OrderResult, OrderSide, OrderStatus, OrderType
-from .retry import RetriesExhausted, RetryPolicy, retry_call
+from .retry import RetryPolicy, retry_call
 
 __all__ = ["OrderIntent", "OrderGateway", "purpose_of_leg", "RECV_WINDOW_MARGIN_MS"]
 
@@ -209,11 +210,9 @@ class OrderGateway:
         try:
             raw = await self.fetch_by_client_id(intent.symbol, intent.market,
                                                 intent.client_order_id, intent.conditional)
-        except RetriesExhausted:
-            return _UNKNOWN
-        except ccxt.BaseError as exc:
-            log.warning("order lookup refused", extra={"client_order_id": intent.client_order_id,
-                                                       "error": str(exc)})
+        except ExecutionError as exc:
+            log.warning("order lookup failed", extra={"client_order_id": intent.client_order_id,
+                                                      "error": str(exc)})
             return _UNKNOWN
         if raw is None:
             return None
@@ -223,7 +222,8 @@ class OrderGateway:
     async def fetch_by_client_id(self, symbol: str, market: str, client_order_id: str,
                                  conditional: bool) -> dict[str, Any] | None:
         """Raw Binance order (algo shape when ``conditional``) or None when unknown
-        (-2013). Retries transient errors; raises RetriesExhausted."""
+        (-2013). Retries transient errors; raises RetriesExhausted /
+        ExchangeRequestError (both ExecutionError)."""
         params = ({"trigger": True, "clientAlgoId": client_order_id} if conditional
                   else {"origClientOrderId": client_order_id})
         return await self._fetch(symbol, market, None, params)
@@ -251,7 +251,7 @@ class OrderGateway:
 
     async def open_orders(self, symbol: str, market: str) -> tuple[list[dict], list[dict]]:
         """Raw open orders of ``market``: ``(plain, conditional)`` (conditional in the algo
-        shape). Retries transient errors; raises RetriesExhausted / ccxt errors."""
+        shape). Retries transient errors; raises ExecutionError subclasses."""
         async def plain():
             return [o.get("info") or {} for o in await self.exchange.fetch_open_orders(market)]
 
@@ -325,13 +325,13 @@ class OrderGateway:
         try:
             canceled = await retry_call(call, policy=self.retry, hooks=self.hooks,
                                         symbol=template.symbol, operation="cancel_order")
-        except (RetriesExhausted, ccxt.BaseError) as exc:
-            code, msg = binance_error(getattr(exc, "last", exc))
+        except ExecutionError as exc:
+            code, msg = error_info(exc)
             return replace(template, reject_code=code, reject_message=msg,
                            reason=f"cancel failed: {msg}")
         try:
             final = await self.resolve(template, market)
-        except (RetriesExhausted, ccxt.BaseError):
+        except ExecutionError:
             final = replace(template, status="canceled") if canceled else template
         if canceled and final.status in ("new", "partially_filled"):
             final = replace(final, status="canceled")

@@ -20,7 +20,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from .errors import ExecutionError, is_rate_limited, is_transient
+import ccxt.async_support as ccxt
+
+from .errors import ExchangeRequestError, ExecutionError, binance_error, is_rate_limited, is_transient
 from .hooks import ExecutionHooks
 
 __all__ = ["RetryPolicy", "retry_call", "RetriesExhausted"]
@@ -85,15 +87,19 @@ async def retry_call(fn: Callable[[], Awaitable[T]], *, policy: RetryPolicy,
                      hooks: ExecutionHooks, symbol: str, operation: str) -> T:
     """Await ``fn()`` until it returns, retrying transient errors with backoff.
 
-    Final errors (ccxt ``ExchangeError`` other than -1001/-1007) propagate at once; after
-    ``policy.attempts`` transient failures raises :class:`RetriesExhausted`. Only for
-    idempotent requests.
+    Final ccxt errors (``ExchangeError`` other than -1001/-1007) raise
+    :class:`~.errors.ExchangeRequestError` at once (Binance code and message); after
+    ``policy.attempts`` transient failures raises :class:`RetriesExhausted`. Both are
+    :class:`~.errors.ExecutionError`. Only for idempotent requests.
     """
     for attempt in range(1, policy.attempts + 1):
         try:
             return await fn()
         except Exception as exc:
             if not is_transient(exc):
+                if isinstance(exc, ccxt.BaseError):
+                    code, msg = binance_error(exc)
+                    raise ExchangeRequestError(operation, code, msg) from exc
                 raise
             if attempt == policy.attempts:
                 raise RetriesExhausted(operation, attempt, exc) from exc
