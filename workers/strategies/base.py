@@ -121,6 +121,8 @@ class Strategy(abc.ABC):
         if isinstance(price, bool) or not isinstance(price, numbers.Real) \
                 or not math.isfinite(price) or price <= 0:
             raise ValueError(f"mark price must be a finite number > 0 USDT, got {price!r}")
+        if isinstance(time_ms, bool) or not isinstance(time_ms, numbers.Integral):
+            raise ValueError(f"mark time_ms must be integer UTC milliseconds, got {time_ms!r}")
         time_ms = int(time_ms)
         if self._mark_time is not None and time_ms < self._mark_time:
             return

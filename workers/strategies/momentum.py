@@ -133,7 +133,8 @@ class Momentum(Strategy):
 
     def on_funding(self, rate: float, funding_time_ms: int) -> None:
         super().on_funding(rate, funding_time_ms)
-        self._funding.update(float(rate), int(funding_time_ms))
+        if self._funding_time == funding_time_ms:  # accepted: not older than the latest
+            self._funding.update(float(rate), int(funding_time_ms))
 
     def effective_atr(self, price: float) -> float:
         """``max(ATR, price × atr_min_pct)`` in USDT (the floor alone before the ATR exists)."""
