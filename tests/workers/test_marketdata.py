@@ -534,3 +534,13 @@ def test_cli_refuses_bad_options_naming_the_field():
         "--symbols", "BTCUSDT"])
     assert result.exit_code == 2
     assert "ws_url" in result.output
+
+
+async def test_stop_during_start_up_returns_while_nats_is_unreachable(exsim):
+    feed = Feed(FeedConfig(venue="exsim", ws_url=exsim.ws_url, rest_url=exsim.rest_url,
+                           symbols=["BTCUSDT"], nats_url=f"nats://127.0.0.1:{_free_port()}"))
+    task = asyncio.create_task(feed.run())
+    await asyncio.sleep(0.5)  # retrying the first NATS connection (deadline 60 s)
+    await asyncio.wait_for(feed.stop(), 5)
+    await asyncio.wait_for(task, 5)
+    assert feed.connections == 0

@@ -36,6 +36,7 @@ import asyncio
 import calendar
 import contextlib
 import datetime as dt
+import functools
 import logging
 import random
 import time
@@ -55,7 +56,7 @@ from tradefleet.bus.market_messages import BookMsg, FundingMsg, KlineMsg, MarkMs
 from tradefleet.bus.publish import publish
 from tradefleet.bus.streams import DLQ, MARKET, ensure_streams
 from tradefleet.telemetry.metrics import Health, MetricsServer, serve_metrics
-from tradefleet.telemetry.tracing import get_tracer
+from tradefleet.telemetry.tracing import get_tracer, inject_headers
 
 from .binance import Frame, FrameError, Route, parse_frame, rest_funding, rest_kline, routes
 from .config import FeedConfig
@@ -143,6 +144,7 @@ class Feed:
         self._live = False
         self._running = False
         self._session_task: asyncio.Task[None] | None = None
+        self._starting: asyncio.Task[Any] | None = None
         self._finished = asyncio.Event()
         self._nc: Any = None
         self._js: Any = None
@@ -155,6 +157,7 @@ class Feed:
         self._down_since: float | None = time.monotonic()
         self._last_problem = "not connected yet"
         self._delivered = False
+        self._ack_error: BaseException | None = None
         self._handling = asyncio.Lock()
         self.health.live.add_check("websocket", self._liveness)
 
@@ -178,26 +181,41 @@ class Feed:
         try:
             if self._stop.is_set():
                 return
-            self._nc = await connect(cfg.nats_url, name=f"marketdata:{cfg.venue}")
-            self._js = self._nc.jetstream(timeout=cfg.publish_timeout_s)
-            await ensure_streams(self._js, cfg.bus)
-            self._rest = RestClient(cfg.rest_url, timeout_s=cfg.rest_timeout_s,
-                                    retries=cfg.rest_retries)
-            if cfg.metrics_port is not None:
-                self.metrics_server = await serve_metrics(
-                    self.metrics.registry, self.health, port=cfg.metrics_port, host=cfg.metrics_host)
+            self._starting = asyncio.current_task()
+            try:
+                await self._start()
+            except asyncio.CancelledError:
+                if self._stop.is_set():
+                    return  # stop() during start-up (e.g. while NATS is still unreachable)
+                raise
+            finally:
+                self._starting = None
             log.info("market-data feed starting", extra={
-                "venue": cfg.venue, "ws_url": cfg.ws_url, "rest_url": cfg.rest_url,
-                "symbols": cfg.symbols, "intervals": cfg.intervals, "streams": sorted(cfg.streams)})
+                "venue": cfg.venue, "ws_url": cfg.ws_url, "ws_routing": cfg.ws_routing,
+                "rest_url": cfg.rest_url, "symbols": cfg.symbols, "intervals": cfg.intervals,
+                "streams": sorted(cfg.streams)})
             await self._supervise()
         finally:
             await self._teardown()
             self._running = False
             self._finished.set()
 
+    async def _start(self) -> None:
+        cfg = self.config
+        self._nc = await connect(cfg.nats_url, name=f"marketdata:{cfg.venue}")
+        self._js = self._nc.jetstream(timeout=cfg.publish_timeout_s)
+        await ensure_streams(self._js, cfg.bus)
+        self._rest = RestClient(cfg.rest_url, timeout_s=cfg.rest_timeout_s, retries=cfg.rest_retries)
+        if cfg.metrics_port is not None:
+            self.metrics_server = await serve_metrics(
+                self.metrics.registry, self.health, port=cfg.metrics_port, host=cfg.metrics_host)
+
     async def stop(self) -> None:
-        """Close the WebSocket and NATS connection and make :meth:`run` return; waits for it."""
+        """Close the WebSockets and the NATS connection and make :meth:`run` return; waits
+        for it. A feed runs once: create a new one to start again."""
         self._stop.set()
+        if self._starting is not None and self._starting is not asyncio.current_task():
+            self._starting.cancel()
         task = self._session_task
         if task is not None and not task.done():
             task.cancel()
@@ -317,6 +335,7 @@ class Feed:
         stream until any connection fails (all are then closed and reopened together)."""
         cfg = self.config
         self._delivered = False
+        self._ack_error = None
         sockets: dict[str, Any] = {}
         readers: list[asyncio.Task[None]] = []
         try:
@@ -490,7 +509,7 @@ class Feed:
                 f"one {self._last_key[(msg.symbol, 'mark')][0]}"), "out_of_order", frame.stream)
             return
         if "mark" in self.config.streams:
-            await self._publish(msg, "mark")
+            await self._publish_pipelined(msg, "mark")
         if "funding" in self.config.streams:
             await self._funding_clock(msg)
 
@@ -511,7 +530,7 @@ class Feed:
         now = time.monotonic()
         if gap_ms and now - self._book_sent.get(msg.symbol, -1e18) < gap_ms / 1000:
             return  # throttled: the next update carries a newer top of book
-        await self._publish(msg, "book")
+        await self._publish_pipelined(msg, "book")
         self._book_sent[msg.symbol] = now
 
     # -- funding ------------------------------------------------------------------------------
@@ -669,6 +688,41 @@ class Feed:
                 f"JetStream did not store {msg.subject} ({type(exc).__name__}: {exc}); check "
                 "nats-server, NATS_URL and stream MARKET (nats stream info MARKET)")) from exc
         if ack.duplicate:
+            self.metrics.duplicates.labels(self.config.venue, kind).inc()
+        else:
+            self.metrics.published.labels(self.config.venue, kind).inc()
+
+    async def _publish_pipelined(self, msg: MarkMsg | BookMsg, kind: str) -> None:
+        """Publish without waiting for the ack (checked in the background).
+
+        Mark prices and book updates are frequent and each supersedes the last, so they do
+        not pay a JetStream round trip each (bench/marketdata.py); klines and funding do,
+        because their order and completeness rules rely on the ack. A failed ack ends the
+        session like a failed publish. Same encoding and headers as
+        :func:`tradefleet.bus.publish.publish` (which has no pipelined variant).
+        """
+        if self._ack_error is not None:
+            raise _Reconnect("publish", (
+                f"JetStream refused a pipelined {kind} publish ({self._ack_error!r}); check "
+                "nats-server and stream MARKET (nats stream info MARKET)"))
+        headers = inject_headers({codec.MSG_ID: msg.msg_id})
+        try:
+            future = await self._js.publish_async(
+                msg.subject, codec.encode(msg), headers=headers,
+                wait_stall=self.config.publish_timeout_s)
+        except Exception as exc:
+            raise _Reconnect("publish", (
+                f"JetStream did not take {msg.subject} ({type(exc).__name__}: {exc}): too many "
+                "unacknowledged publishes; check nats-server and stream MARKET")) from exc
+        future.add_done_callback(functools.partial(self._acked, kind))
+
+    def _acked(self, kind: str, future: asyncio.Future[Any]) -> None:
+        if future.cancelled():
+            return
+        exc = future.exception()
+        if exc is not None:
+            self._ack_error = exc
+        elif future.result().duplicate:
             self.metrics.duplicates.labels(self.config.venue, kind).inc()
         else:
             self.metrics.published.labels(self.config.venue, kind).inc()
