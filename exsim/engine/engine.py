@@ -78,7 +78,8 @@ from .accounts import Account
 from .config import FILL_NEXT_OPEN, EngineConfig
 from .enums import (BOTH, BUY, CANCELED, COMMISSION, CONDITIONAL_TYPES, CONTRACT_PRICE,
                     EXPIRED, FILLED, FOK, FUNDING_FEE, GTC, GTX, INCOME_TYPES, IOC, LIMIT, LONG,
-                    MARGIN_TYPES, MARK_PRICE, MARKET, ORDER_TYPE_CODE, PARTIALLY_FILLED,
+                    MARGIN_TYPES, MARK_PRICE, MARKET, ORDER_TYPE_CODE, ORDER_TYPE_NAME,
+                    PARTIALLY_FILLED,
                     POSITION_SIDE_CODE, POSITION_SIDE_NAME, REALIZED_PNL, SELL, SIDE_CODE, STOP,
                     STOP_MARKET, TAKE_PROFIT, TAKE_PROFIT_MARKET, TIF_CODE, TRANSFER,
                     WORKING_TYPE_CODE)
@@ -803,47 +804,222 @@ class Engine:
         """Fast path of :meth:`place_order` in ints: ``sym`` index, ``side`` +1/−1,
         ``otype``/``tif``/``position_side``/``working_type`` codes of :mod:`.enums`,
         ``lots`` (stepSize units), ``price_ticks`` / ``stop_ticks``. Same rules, same errors
-        (parsing errors aside); ``client_order_id`` is not pattern-checked here. Everything
-        below runs before the first mutation, so a raised error leaves no trace."""
+        (parsing errors aside); ``client_order_id`` is not pattern-checked here. Every check
+        runs before the first mutation, so a raised error leaves no trace."""
         acct = self._accounts.get(account_id)
         if acct is None:
             raise error(-2015)
-        if lots <= 0 and not close_position:
-            raise error(-4003)
-        t = self.time_ms if time_ms is None else time_ms
         b = self._books[sym]
-        price = price_ticks
-        stop = stop_ticks
-        ps = position_side
-        ro = reduce_only
-        close_all = close_position
-        wt = working_type
-        cid = client_order_id
-        conditional = otype >= STOP_MARKET
         # Position side vs account mode (-4061); reduceOnly is refused in hedge mode.
         if acct.dual_side:
-            if ps == BOTH:
+            if position_side == BOTH:
                 raise error(-4061)
+            if reduce_only:
+                raise error(-1106, "reduceOnly")
+            closing = (position_side == LONG) == (side == SELL)
+        else:
+            if position_side != BOTH:
+                raise error(-4061)
+            closing = reduce_only
+        if acct.n_open[sym] >= b.max_orders:
+            raise error(-2025)
+        if client_order_id is not None:
+            prev = self._find_cid(acct, sym, client_order_id)
+            if prev is not None and prev.status <= PARTIALLY_FILLED:
+                raise error(-4116)
+        t = self.time_ms if time_ms is None else time_ms
+        if otype == MARKET or otype == LIMIT:
+            if close_position:
+                raise error(-4136, ORDER_TYPE_NAME[otype], "true")
+            if lots <= 0:
+                raise error(-4003)
+            if otype == MARKET:
+                return self._submit_market(acct, b, side, lots, position_side, reduce_only,
+                                           closing, client_order_id, t, price_protect)
+            return self._submit_limit(acct, b, side, lots, price_ticks, tif, position_side,
+                                      reduce_only, closing, client_order_id, t, price_protect)
+        if otype in CONDITIONAL_TYPES:
+            return self._submit_conditional(acct, b, side, otype, lots, price_ticks, stop_ticks,
+                                            tif, position_side, reduce_only, close_position,
+                                            closing, working_type, client_order_id, t,
+                                            price_protect)
+        raise error(-1116)
+
+    def _new_order(self, acct: Account, b: _Book, cid: str | None, side: int, ps: int,
+                   otype: int, tif: int, price: int, stop: int, lots: int, ro: bool,
+                   close_all: bool, wt: int, pp: bool, t: int) -> Order:
+        """Accept an order: the first mutation of a submission (ids, indexes, NEW event)."""
+        oid = self._next_order_id
+        self._next_order_id = oid + 1
+        o = Order(oid, cid, acct.account_id, b.spec, b.sym, side, ps, otype, tif, price, stop,
+                  lots, ro, close_all, wt, pp, t)
+        acct.orders[oid] = o
+        if cid is not None:
+            acct.cids[(b.sym, cid)] = o
+        acct.update_time = t
+        if self._listeners:
+            self._emit(acct.account_id, ev.order_trade_update(o, "NEW", t))
+        return o
+
+    def _check_reduce(self, acct: Account, cur: int, side: int, lots: int) -> None:
+        """-2022 unless a reduce-only (one-way) / closing (hedge) order can reduce ``cur``."""
+        if acct.dual_side:
+            if lots > (-cur if cur < 0 else cur):
+                raise error(-2022)
+        elif cur == 0 or (cur > 0) == (side == BUY):
+            raise error(-2022)
+
+    def _check_margin(self, acct: Account, b: _Book, side: int, lots: int, cur: int,
+                      px: int) -> int:
+        """Initial margin of the part of an order that opens exposure at ``px`` ticks; -2019
+        when availableBalance < that margin + taker fee. Returns the margin (1e-8 USDT)."""
+        if acct.dual_side or cur == 0 or (cur > 0) == (side == BUY):
+            opening = lots
+        else:
+            held = -cur if cur < 0 else cur
+            if lots <= held:
+                return 0          # only closes (a flip's excess is the opening part)
+            opening = lots - held
+        notional = opening * px * b.tlu
+        margin = -(-notional // acct.leverage[b.sym])
+        fee = (2 * notional * self._taker_num + self._taker_den) // (2 * self._taker_den)
+        if acct.available_units(self._marks) < margin + fee:
+            raise error(-2019)
+        return margin
+
+    def _submit_market(self, acct: Account, b: _Book, side: int, lots: int, ps: int, ro: bool,
+                       closing: bool, cid: str | None, t: int, pp: bool) -> Order:
+        if lots % b.market_step_lots:
+            raise error(-4023)
+        if lots < b.mkt_min_lots:
+            raise error(-4004)
+        if lots > b.mkt_max_lots:
+            raise error(-4005)
+        last = b.last
+        if not last:
+            raise ExchangeError(-2010, f"Order rejected: no market price for {b.spec.symbol} yet "
+                                       f"(replay at least one kline first).")
+        if not ro and lots * last * b.tlu < b.min_notional_units:
+            raise self._min_notional_error(b)
+        cur = acct.pos[b.sym][ps].lots
+        if closing:
+            self._check_reduce(acct, cur, side, lots)
+            margin = 0
+        else:
+            margin = self._check_margin(acct, b, side, lots, cur, last)
+        o = self._new_order(acct, b, cid, side, ps, MARKET, GTC, 0, 0, lots, ro, False,
+                            CONTRACT_PRICE, pp, t)
+        if self._next_open:
+            acct.open_orders[o.order_id] = o
+            acct.n_open[b.sym] += 1
+            o.pending_next_open = True
+            o.margin_units = margin
+            acct.open_order_margin += margin
+            b.pending.append(o)
+            return o
+        px = self._slip(last, side, True) if self._mslip_num else last
+        if closing:
+            self._execute_taker(acct, b, o, px, t)
+        else:
+            self._fill(acct, b, o, px, lots, False, t)   # unlimited liquidity: complete at once
+        return o
+
+    def _check_limit_price(self, b: _Book, side: int, price: int) -> None:
+        """PRICE_FILTER (-4001/-4013/-4002) and PERCENT_PRICE against the mark (-4016/-4024)."""
+        if price <= 0:
+            raise error(-4001)
+        if price < b.min_ticks:
+            raise error(-4013)
+        if price > b.max_ticks:
+            raise error(-4002)
+        mark = b.mark
+        if mark and self._check_pp:
+            if side == BUY:
+                if price * b.mult_den > mark * b.mult_up:
+                    raise error(-4016)
+            elif price * b.mult_den < mark * b.mult_down:
+                raise error(-4024)
+
+    @staticmethod
+    def _min_notional_error(b: _Book) -> ExchangeError:
+        return ExchangeError(-4164, f"Order's notional must be no smaller than "
+                                    f"{b.spec.min_notional} (unless you choose reduce only).")
+
+    def _submit_limit(self, acct: Account, b: _Book, side: int, lots: int, price: int, tif: int,
+                      ps: int, ro: bool, closing: bool, cid: str | None, t: int,
+                      pp: bool) -> Order:
+        if lots < b.min_lots:
+            raise error(-4004)
+        if lots > b.max_lots:
+            raise error(-4005)
+        self._check_limit_price(b, side, price)
+        if not ro and lots * price * b.tlu < b.min_notional_units:
+            raise self._min_notional_error(b)
+        cur = acct.pos[b.sym][ps].lots
+        if closing:
+            self._check_reduce(acct, cur, side, lots)
+        # Crossing the synthetic book decides GTX / FOK / IOC and maker vs taker.
+        last = b.last
+        crosses = False
+        if last:
+            bid = last - self._bid_off
+            crosses = price >= bid + self._spread if side == BUY else price <= bid
+            if crosses and tif == GTX:
+                raise error(-5022)
+        if tif == FOK and not crosses:
+            raise error(-5021)
+        margin = 0
+        if not closing and (crosses or tif != IOC):
+            margin = self._check_margin(acct, b, side, lots, cur, price)
+        o = self._new_order(acct, b, cid, side, ps, LIMIT, tif, price, 0, lots, ro, False,
+                            CONTRACT_PRICE, pp, t)
+        if crosses:
+            px = self._slip(last, side, True) if self._mslip_num else last
+            if (side == BUY and px > price) or (side == SELL and px < price):
+                px = price
+            o.maker_ok = False
+            self._execute_taker(acct, b, o, px, t)
+            return o
+        if tif == IOC:
+            self._finish(acct, o, EXPIRED, t)
+            return o
+        oid = o.order_id
+        acct.open_orders[oid] = o
+        acct.n_open[b.sym] += 1
+        if margin:
+            o.margin_units = margin
+            acct.open_order_margin += margin
+        if closing:
+            acct.n_reduce_only += 1
+        # a resting limit: BUY fires when the price falls to it, SELL when it rises
+        o.trig_thr = price
+        if side == BUY:
+            o.trig_dir = -1
+            if price > b.dn:
+                b.dn = price
+        else:
+            o.trig_dir = 1
+            if price < b.up:
+                b.up = price
+        b.orders[oid] = o
+        return o
+
+    def _submit_conditional(self, acct: Account, b: _Book, side: int, otype: int, lots: int,
+                            price: int, stop: int, tif: int, ps: int, ro: bool, close_all: bool,
+                            closing: bool, wt: int, cid: str | None, t: int, pp: bool) -> Order:
+        sym = b.sym
+        is_market = otype == STOP_MARKET or otype == TAKE_PROFIT_MARKET
+        if close_all:
+            if not is_market:
+                raise error(-4136, ORDER_TYPE_NAME[otype], "true")
+            if lots:
+                raise error(-4137)
             if ro:
                 raise error(-1106, "reduceOnly")
-            closing = (ps == LONG) == (side == SELL)
         else:
-            if ps != BOTH:
-                raise error(-4061)
-            closing = ro
-        # PRICE_FILTER and LOT_SIZE / MARKET_LOT_SIZE.
-        if price:
-            if price < b.min_ticks:
-                raise error(-4013)
-            if price > b.max_ticks:
-                raise error(-4002)
-        if stop:
-            if stop < b.min_ticks:
-                raise error(-4013)
-            if stop > b.max_ticks:
-                raise error(-4007)
-        if not close_all:
-            if otype == MARKET or otype == STOP_MARKET or otype == TAKE_PROFIT_MARKET:
+            if lots <= 0:
+                raise error(-4003)
+            if is_market:
                 if lots % b.market_step_lots:
                     raise error(-4023)
                 if lots < b.mkt_min_lots:
@@ -855,22 +1031,16 @@ class Engine:
                     raise error(-4004)
                 if lots > b.max_lots:
                     raise error(-4005)
-        # PERCENT_PRICE on limit prices, against the mark (Binance exchangeInfo filters).
-        if price and b.mark and self._check_pp:
-            if side == BUY and price * b.mult_den > b.mark * b.mult_up:
-                raise error(-4016)
-            if side == SELL and price * b.mult_den < b.mark * b.mult_down:
-                raise error(-4024)
-        # Order count limits (MAX_NUM_ORDERS / MAX_NUM_ALGO_ORDERS).
-        if acct.n_open[sym] >= b.max_orders:
-            raise error(-2025)
-        if conditional and acct.n_algo[sym] >= b.max_algo:
+        if acct.n_algo[sym] >= b.max_algo:
             raise error(-4045)
-        # Client order id must be unique among open orders of the symbol.
-        if cid is not None:
-            prev = self._find_cid(acct, sym, cid)
-            if prev is not None and prev.status <= PARTIALLY_FILLED:
-                raise error(-4116)
+        if stop <= 0:
+            raise error(-4006)
+        if stop < b.min_ticks:
+            raise error(-4013)
+        if stop > b.max_ticks:
+            raise error(-4007)
+        if not is_market:
+            self._check_limit_price(b, side, price)
         if close_all:
             if acct.dual_side and not closing:
                 raise error(-2022)
@@ -878,119 +1048,22 @@ class Engine:
                 if (x.close_position and x.sym == sym and x.side == side and x.type == otype
                         and x.position_side == ps):
                     raise error(-4130)
-        last = b.last
-        # MIN_NOTIONAL: qty × (limit price | stop price | last price) unless reduce-only.
-        ref = price or stop or last
-        if not (ro or close_all) and ref and lots * ref * b.tlu < b.min_notional_units:
-            raise ExchangeError(-4164, f"Order's notional must be no smaller than "
-                                       f"{b.spec.min_notional} (unless you choose reduce only).")
-        if otype == MARKET and not last:
-            raise ExchangeError(-2010, f"Order rejected: no market price for {b.spec.symbol} yet "
-                                       f"(replay at least one kline first).")
-        # Conditional orders must not trigger at once (-2021), on their working price.
-        if conditional:
-            wp = b.mark if wt == MARK_PRICE else last
-            if wp:
-                rising = (side == BUY) == (otype == STOP or otype == STOP_MARKET)
-                if (wp >= stop) if rising else (wp <= stop):
-                    raise error(-2021)
-        # Reduce-only / hedge closing must reduce (-2022).
-        pos = acct.pos[sym][ps]
-        if closing and not conditional:
-            if acct.dual_side:
-                if lots > abs(pos.lots):
-                    raise error(-2022)
-            elif pos.lots == 0 or (pos.lots > 0) == (side == BUY):
-                raise error(-2022)
-        # Crossing the synthetic book decides GTX / FOK / IOC and maker vs taker.
-        crosses = False
-        if otype == LIMIT and last:
-            bid = last - self._bid_off
-            crosses = price >= bid + self._spread if side == BUY else price <= bid
-            if crosses and tif == GTX:
-                raise error(-5022)
-        if otype == LIMIT and tif == FOK and not crosses:
-            raise error(-5021)
-        # Initial margin for the part that opens exposure (-2019).
-        margin = 0
-        opening = 0
-        if not closing and not conditional and not (otype == LIMIT and tif == IOC and not crosses):
-            if acct.dual_side:
-                opening = lots
-            else:
-                cur = pos.lots
-                if cur == 0 or (cur > 0) == (side == BUY):
-                    opening = lots
-                else:
-                    opening = lots - abs(cur) if lots > abs(cur) else 0
-            if opening:
-                px = price if otype == LIMIT else last
-                notional = opening * px * b.tlu
-                margin = -(-notional // acct.leverage[sym])
-                fee = (2 * notional * self._taker_num + self._taker_den) // (2 * self._taker_den)
-                if acct.available_units(self._marks) < margin + fee:
-                    raise error(-2019)
-
-        # ---- accepted: from here on state changes -----------------------------------------
-        oid = self._next_order_id
-        self._next_order_id = oid + 1
-        o = Order(oid, cid, acct.account_id, b.spec, sym, side, ps, otype, tif, price, stop,
-                  lots, ro, close_all, wt, price_protect, t)
-        acct.orders[oid] = o
-        if cid is not None:
-            acct.cids[(sym, cid)] = o
-        acct.update_time = t
-        if self._listeners:
-            self._emit(acct.account_id, ev.order_trade_update(o, "NEW", t))
-
-        if otype == MARKET:
-            if self._next_open:
-                self._open(acct, o)
-                o.pending_next_open = True
-                o.margin_units = margin
-                acct.open_order_margin += margin
-                b.pending.append(o)
-            else:
-                px = self._slip(last, side, True) if self._mslip_num else last
-                if closing:
-                    self._execute_taker(acct, b, o, px, t)
-                else:
-                    self._fill(acct, b, o, px, lots, False, t)   # complete at once
-        elif otype == LIMIT:
-            if crosses:
-                fill_px = self._slip(last, side, True)
-                if (side == BUY and fill_px > price) or (side == SELL and fill_px < price):
-                    fill_px = price
-                o.maker_ok = False
-                self._execute_taker(acct, b, o, fill_px, t)
-            elif tif == IOC or tif == FOK:
-                self._finish(acct, o, EXPIRED, t)
-            else:
-                acct.open_orders[oid] = o
-                acct.n_open[sym] += 1
-                if margin:
-                    o.margin_units = margin
-                    acct.open_order_margin += margin
-                if closing:
-                    acct.n_reduce_only += 1
-                # a resting limit: BUY fires when the price falls to it, SELL when it rises
-                o.trig_thr = price
-                if side == BUY:
-                    o.trig_dir = -1
-                    if price > b.dn:
-                        b.dn = price
-                else:
-                    o.trig_dir = 1
-                    if price < b.up:
-                        b.up = price
-                b.orders[oid] = o
-        else:
-            acct.open_orders[oid] = o
-            acct.n_open[sym] += 1
-            acct.n_algo[sym] += 1
-            _set_trigger(o)
-            o.on_mark = wt == MARK_PRICE and b.mark_feed
-            b.add(o)
+        elif not ro and lots * (price or stop) * b.tlu < b.min_notional_units:
+            raise self._min_notional_error(b)
+        # Must not trigger at once (-2021), judged on its working price.
+        wp = b.mark if wt == MARK_PRICE else b.last
+        if wp:
+            rising = (side == BUY) == (otype == STOP or otype == STOP_MARKET)
+            if (wp >= stop) if rising else (wp <= stop):
+                raise error(-2021)
+        o = self._new_order(acct, b, cid, side, ps, otype, tif, price, stop, lots, ro,
+                            close_all, wt, pp, t)
+        acct.open_orders[o.order_id] = o
+        acct.n_open[sym] += 1
+        acct.n_algo[sym] += 1
+        _set_trigger(o)
+        o.on_mark = wt == MARK_PRICE and b.mark_feed
+        b.add(o)
         return o
 
     # ----------------------------------------------------------------- cancel / query
