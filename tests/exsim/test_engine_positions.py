@@ -13,7 +13,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from tradefleet.exsim.engine import Engine, ExchangeError
+from tradefleet.exsim.engine import Engine, EngineConfig, ExchangeError
 
 DATA = pathlib.Path(__file__).resolve().parents[2] / "data" / "binance-um"
 
@@ -296,3 +296,29 @@ def test_funding_skips_flat_accounts():
     feed(e, 0)
     assert e.apply_funding("BTCUSDT", "0.0001", "94220", 1746432000000) == []
     assert e.income("a", income_type="FUNDING_FEE") == []
+
+
+def test_hedge_mode_protective_stop_closes_only_its_side():
+    e = engine()
+    e.change_position_mode("a", True)
+    feed(e, 0)
+    market(e, "BUY", "0.010", position_side="LONG")
+    market(e, "SELL", "0.010", position_side="SHORT")
+    stop = e.place_order("a", "BTCUSDT", "SELL", "STOP_MARKET", quantity="0.010",
+                         stop_price="94200.0", position_side="LONG")
+    feed(e, 1, 2, 3)                               # row 3 low 94162.5
+    assert stop.status_name == "FILLED" and stop.avg_price == D("94200.0")
+    assert e.position("a", "BTCUSDT", "LONG").lots == 0
+    assert e.position("a", "BTCUSDT", "SHORT").position_amt == D("-0.010")
+
+
+def test_next_open_market_order_reserves_margin_until_it_fills():
+    e = Engine(config=EngineConfig(fill_model="next_open"))
+    e.create_account("a", "10000")
+    feed(e, 0)
+    market(e, "BUY", "0.100")                      # 9422.0 / 20 = 471.10 reserved
+    assert e.account("a")["totalOpenOrderInitialMargin"] == "471.10000000"
+    feed(e, 1)
+    acct = e.account("a")
+    assert acct["totalOpenOrderInitialMargin"] == "0.00000000"
+    assert acct["totalPositionInitialMargin"] == "471.67000000"   # 0.1 × 94334.0 / 20
