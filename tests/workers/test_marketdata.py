@@ -204,6 +204,24 @@ async def test_klines_of_three_symbols_on_one_connection_equal_the_csv_rows(star
             f"exsim:{symbol}:1m:{START_MS + i * 60_000}" for i in range(5)]
 
 
+async def test_each_configured_interval_gets_its_closed_bars_only(start_feed, exsim, js):
+    await start_feed(symbols=["ETHUSDT"], intervals=["1m", "5m"])
+    await exsim.step(12)  # two 5m bars close; the third is still forming
+    await wait_counts(js, {kline_subject("ETHUSDT"): 12, kline_subject("ETHUSDT", "5m"): 2})
+    await asyncio.sleep(0.2)
+    assert (await counts(js))[kline_subject("ETHUSDT", "5m")] == 2
+    rows = csv_klines("ETHUSDT")
+    bars = [decode_market(m.data, m.subject)
+            for m in await stored(js, kline_subject("ETHUSDT", "5m"))]
+    for bar, chunk in zip(bars, (rows[0:5], rows[5:10])):
+        assert (bar.open_time, bar.close_time) == (int(chunk[0]["open_time"]),
+                                                   int(chunk[-1]["close_time"]))
+        assert bar.open == Decimal(chunk[0]["open"]) and bar.close == Decimal(chunk[-1]["close"])
+        assert bar.high == max(Decimal(r["high"]) for r in chunk)
+        assert bar.low == min(Decimal(r["low"]) for r in chunk)
+        assert bar.volume == sum(Decimal(r["volume"]) for r in chunk)
+
+
 async def test_restarting_the_feed_mid_replay_publishes_no_duplicate_and_loses_no_bar(
         start_feed, exsim, js):
     feed = await start_feed()
@@ -220,6 +238,14 @@ async def test_restarting_the_feed_mid_replay_publishes_no_duplicate_and_loses_n
     for symbol in SYMBOLS:
         assert_klines_equal_csv(await stored(js, kline_subject(symbol)), symbol, 0, 9)
     assert metric(again, "md_backfill_total", kind="kline") == 4 * len(SYMBOLS)
+
+
+async def test_a_first_start_backfills_the_configured_number_of_recent_bars(start_feed, exsim, js):
+    await exsim.step(5)
+    await start_feed(symbols=["SOLUSDT"], initial_backfill_bars=3)
+    await exsim.step(1)
+    await wait_counts(js, {kline_subject("SOLUSDT"): 4})
+    assert_klines_equal_csv(await stored(js, kline_subject("SOLUSDT")), "SOLUSDT", 2, 4)
 
 
 async def test_websocket_drop_is_survived_and_the_gap_is_backfilled_in_order(start_feed, exsim, js):
@@ -544,3 +570,23 @@ async def test_stop_during_start_up_returns_while_nats_is_unreachable(exsim):
     await asyncio.wait_for(feed.stop(), 5)
     await asyncio.wait_for(task, 5)
     assert feed.connections == 0
+
+
+async def test_healthz_fails_while_the_venue_stays_unreachable(nats_url, exsim, js):
+    feed = Feed(FeedConfig(venue="exsim", ws_url=f"ws://127.0.0.1:{_free_port()}",
+                           rest_url=exsim.rest_url, symbols=["BTCUSDT"], nats_url=nats_url,
+                           metrics_port=0, max_disconnected_s=0.3,
+                           backoff={"min_s": 0.05, "max_s": 0.1}))
+    task = asyncio.create_task(feed.run())
+    try:
+        await eventually(lambda: _async(metric(feed, "md_reconnects_total", reason="connect") >= 2),
+                         what="refused connections answered by reconnects")
+        await asyncio.sleep(0.3)
+        assert feed.metrics_server is not None
+        async with httpx.AsyncClient(base_url=feed.metrics_server.url) as http:
+            live, ready = await http.get("/healthz"), await http.get("/readyz")
+        assert (live.status_code, ready.status_code) == (503, 503)
+        assert "cannot open the market connection" in live.json()["reason"]
+    finally:
+        await feed.stop()
+        await task

@@ -40,6 +40,7 @@ import functools
 import logging
 import random
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -613,51 +614,52 @@ class Feed:
         """
         cfg = self.config
         subject = subjects.kline(cfg.venue, symbol, interval)
-        assert self._rest is not None
-        published = 0
-        first = None
+        published, first = 0, None
         try:
             with tracer.start_as_current_span("md.kline backfill", attributes={
                     "messaging.destination.name": subject}):
-                last = self._last_kline.get(subject)
-                if last is None:
-                    if before is not None or not cfg.initial_backfill_bars:
-                        return 0
-                    rows = await self._rest.klines(symbol, interval,
-                                                   limit=cfg.initial_backfill_bars + 1)
-                    msgs, _ = await self._closed(symbol, interval, rows, subject)
-                    for msg in msgs[-cfg.initial_backfill_bars:]:
-                        first = first if first is not None else msg.open_time
-                        await self._publish_kline(msg)
-                        published += 1
-                else:
-                    start = last + 1
-                    while True:
-                        end = before - 1 if before is not None else None
-                        rows = await self._rest.klines(symbol, interval, start_time=start,
-                                                       end_time=end, limit=cfg.backfill_page)
-                        msgs, forming = await self._closed(symbol, interval, rows, subject)
-                        for msg in msgs:
-                            if msg.open_time <= self._last_kline.get(subject, -1):
-                                continue
-                            if before is not None and msg.open_time >= before:
-                                break
-                            first = first if first is not None else msg.open_time
-                            await self._publish_kline(msg)
-                            published += 1
-                        if len(rows) < cfg.backfill_page or forming or not msgs:
-                            break  # the end, or reached the forming bar
-                        start = msgs[-1].open_time + 1
+                async for msg in self._missing_klines(symbol, interval, subject, before):
+                    await self._publish_kline(msg)
+                    self.metrics.backfilled.labels(cfg.venue, "kline").inc()
+                    published += 1
+                    first = msg.open_time if first is None else first
         except RestError as exc:
             raise _Reconnect("backfill", (
                 f"REST back-fill of {subject} failed: {exc}; check rest_url and the venue's rate "
                 "limits (HTTP 429/418)")) from exc
         if published:
-            self.metrics.backfilled.labels(cfg.venue, "kline").inc(published)
             log.info("klines back-filled from REST", extra={
                 "subject": subject, "count": published, "from_open_time": first,
                 "to_open_time": self._last_kline.get(subject)})
         return published
+
+    async def _missing_klines(self, symbol: str, interval: str, subject: str,
+                              before: int | None) -> AsyncIterator[KlineMsg]:
+        """Closed klines newer than the last stored one (older than ``before``), oldest
+        first, page by page (Binance: at most 1500 per request)."""
+        cfg = self.config
+        assert self._rest is not None
+        last = self._last_kline.get(subject)
+        if last is None:
+            if before is None and cfg.initial_backfill_bars:
+                rows = await self._rest.klines(symbol, interval, limit=cfg.initial_backfill_bars + 1)
+                msgs, _ = await self._closed(symbol, interval, rows, subject)
+                for msg in msgs[-cfg.initial_backfill_bars:]:
+                    yield msg
+            return
+        start = last + 1
+        while True:
+            rows = await self._rest.klines(
+                symbol, interval, start_time=start,
+                end_time=before - 1 if before is not None else None, limit=cfg.backfill_page)
+            msgs, forming = await self._closed(symbol, interval, rows, subject)
+            for msg in msgs:
+                if msg.open_time > self._last_kline.get(subject, -1) and (
+                        before is None or msg.open_time < before):
+                    yield msg
+            if len(rows) < cfg.backfill_page or forming or not msgs:
+                return  # the newest closed bar, or the forming one, was reached
+            start = msgs[-1].open_time + 1
 
     async def _closed(self, symbol: str, interval: str, rows: list[Any],
                       subject: str) -> tuple[list[KlineMsg], bool]:
