@@ -14,7 +14,10 @@ and counts orders submitted per second of wall time, *including* the kline repla
 trigger walking, position and fee accounting (no listener subscribed, as in the
 backtester). It measures the integer fast path (``Engine.submit`` / ``cancel`` /
 ``on_bar_ticks``, what the backtester uses) and the Decimal/string boundary
-(``place_order`` / ``cancel_order`` / ``on_bar``, what the HTTP server uses).
+(``place_order`` / ``cancel_order`` / ``on_bar``, what the HTTP server uses), both per
+wall second and per CPU second (robust when other processes share the machine), and the
+bare bar-replay rate (bars/s with one position and a resting stop and take-profit), the
+engine's share of the backtester's ≥ 500,000 bars/s budget.
 
 Other sections (e.g. a signed round trip through ccxt against the exsim server) add a
 ``bench_*() -> dict`` function and list it in ``SECTIONS``; ``main()`` merges every

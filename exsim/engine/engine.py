@@ -1334,15 +1334,14 @@ class Engine:
         acct = self._account(account_id)
         sym = self._book(symbol).sym
         limit = max(1, min(int(limit), 1000))
-        spec = self._specs[sym]
         first = None if from_id is None else int(from_id)
-        # fill tuples: [0] trade id, [3] spec, [12] time (Trade's argument order)
-        rows = [f for f in acct.fills if f[3] is spec
+        # fill tuples: [0] trade id, [3] symbol index, [12] time (see _fill)
+        rows = [f for f in acct.fills if f[3] == sym
                 and (first is None or f[0] >= first)
                 and (start_time is None or f[12] >= start_time)
                 and (end_time is None or f[12] <= end_time)]
         rows = rows[:limit] if first is not None or start_time is not None else rows[-limit:]
-        return [Trade(*f) for f in rows]
+        return [self._trade(f) for f in rows]
 
     def income(self, account_id: str, symbol: str | None = None, income_type: str | None = None,
                start_time: int | None = None, end_time: int | None = None,
@@ -1357,9 +1356,10 @@ class Engine:
         limit = max(1, min(int(limit), 1000))
         records = list(acct.incomes)
         if income_type in (None, REALIZED_PNL, COMMISSION):
+            sym = None if symbol is None else self._sym_index[symbol]
             for f in acct.fills:
-                if symbol is None or f[3].symbol == symbol:
-                    records.extend(Trade(*f).incomes())
+                if sym is None or f[3] == sym:
+                    records.extend(self._trade(f).incomes())
             records.sort(key=lambda i: i.tran_id)
         out = [i for i in records
                if (symbol is None or i.symbol == symbol)
@@ -1385,6 +1385,10 @@ class Engine:
                 "wallet": money(a.wallet_units)}
 
     # ======================================================================= internals
+    def _trade(self, f: tuple) -> Trade:
+        """The :class:`Trade` of one fill tuple (see :meth:`_fill`)."""
+        return Trade(f[0], f[1], f[2], self._specs[f[3]], *f[4:])
+
     def _tran_id(self) -> int:
         i = self._next_tran_id
         self._next_tran_id = i + 1
@@ -1525,8 +1529,10 @@ class Engine:
         self._next_trade_id = tid + 1
         seq = self._next_tran_id
         self._next_tran_id = seq + 2
-        # Kept as a tuple in Trade's argument order; Trade objects are built on query.
-        acct.fills.append((tid, o.order_id, acct.account_id, b.spec, side, o.position_side,
+        # Kept as a tuple of ints/str/bool in Trade's argument order, symbol index in place of
+        # the spec: the garbage collector stops tracking such tuples, which keeps long
+        # backtests fast. Trade objects are built on query (_trade).
+        acct.fills.append((tid, o.order_id, acct.account_id, sym, side, o.position_side,
                            px, lots, quote, fee, realized, maker, t, seq, closing))
         o.executed_lots += lots
         o.cum_quote_units += quote
