@@ -411,3 +411,16 @@ async def test_sync_on_a_quiet_flat_symbol_changes_nothing(bot, exsim):
     synced = await bot.sync("ETHUSDT")
     assert (synced.cause, synced.closed, synced.fills, synced.orders) == ("none", False, (), ())
     assert synced.position.is_flat
+
+
+async def test_a_signal_that_was_already_executed_is_not_traded_again(bot, oracle):
+    entry = last_close("BTCUSDT", 3)
+    await bot.open_position(long_request(entry, signal="BTCUSDT-3-enter_long"))
+    await bot.close_position("BTCUSDT")
+
+    again = await bot.open_position(long_request(entry, signal="BTCUSDT-3-enter_long"))
+
+    assert again.outcome == "refused" and "already executed" in again.reason
+    assert again.entry.status == "filled" and again.entry.recovered
+    assert [t["side"] for t in await oracle.fetch_my_trades(BTC)] == ["buy", "sell"]
+    assert await position_amt(oracle, BTC) == 0

@@ -32,19 +32,28 @@ def entry_request(signal: str = "BTCUSDT-1-enter_long") -> EntryRequest:
                         stop_price=entry * D("0.99"), reference_price=entry, signal_id=signal)
 
 
-def seed_hitting_first(rate: float, misses_after: int = 12) -> int:
-    """A fault RNG seed whose first draw fires and the next ``misses_after`` do not."""
+def seed_for(pattern: str, rate: float = 0.5, misses_after: int = 12) -> int:
+    """A fault RNG seed whose draws follow ``pattern`` (``h`` fires, ``m`` does not), then
+    ``misses_after`` misses. Every /fapi request draws once."""
     for seed in range(100_000):
         rng = random.Random(seed)
-        draws = [rng.random() for _ in range(1 + misses_after)]
-        if draws[0] < rate and all(d >= rate for d in draws[1:]):
+        want = pattern + "m" * misses_after
+        if all((rng.random() < rate) == (c == "h") for c in want):
             return seed
     raise AssertionError("no seed found")
 
 
-async def clear_faults_after(exsim, seconds: float) -> None:
-    await asyncio.sleep(seconds)
-    await exsim.clear_faults()
+class CreateRetryHooks(RecordingHooks):
+    """Records, and sets ``create_retried`` when an order placement is about to be retried."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.create_retried = asyncio.Event()
+
+    def request_retried(self, symbol, operation, attempt, delay_ms, error):
+        super().request_retried(symbol, operation, attempt, delay_ms, error)
+        if operation == "create_order":
+            self.create_retried.set()
 
 
 async def buys(oracle) -> list[dict]:
@@ -53,16 +62,25 @@ async def buys(oracle) -> list[dict]:
 
 async def test_entry_whose_response_was_lost_is_found_by_client_id_not_resent(exsim, oracle):
     """exsim drops a request whose client hung up before it was read, so "executed, but
-    the answer was lost" is staged: the entry is already on the exchange under the
-    executor's client order id (the first attempt executed), and the send gets a 503."""
-    hooks = RecordingHooks()
+    the answer was lost" is staged: the send gets a 503, and while the executor waits out
+    the recvWindow the entry appears on the exchange under its client order id (as the
+    first attempt would have executed it)."""
+    hooks = CreateRetryHooks()
     ex, _ = await started_executor(exsim, hooks=hooks, orderTimeoutMs=600)
     try:
         await exsim.step(3)
         cid = ex.ids.for_signal("BTCUSDT", "BTCUSDT-1-enter_long", "entry")
-        await oracle.create_order(BTC, "market", "buy", 0.012, None, {"clientOrderId": cid})
-        await exsim.fault(http_5xx_rate=0.5, seed=seed_hitting_first(0.5))
+        # draws: the signal pre-check lookup passes, the first send gets a 503.
+        await exsim.fault(http_5xx_rate=0.5, seed=seed_for("mh"))
+
+        async def first_attempt_executed():
+            await hooks.create_retried.wait()
+            await exsim.clear_faults()
+            await oracle.create_order(BTC, "market", "buy", 0.012, None, {"clientOrderId": cid})
+
+        stager = asyncio.create_task(first_attempt_executed())
         result = await ex.open_position(entry_request())
+        await stager
 
         assert result.outcome == "opened", result.reason
         assert result.entry.recovered and result.entry.status == "filled"
@@ -79,18 +97,26 @@ async def test_entry_whose_response_was_lost_is_found_by_client_id_not_resent(ex
 async def test_entry_that_timed_out_unexecuted_is_resent_once_with_the_same_client_id(exsim, oracle):
     # 600 ms timeout (= recvWindow) against 1.2 s of latency: the request never executes;
     # after the window the lookup finds nothing and the resend with the same id fills once.
-    ex, _ = await started_executor(exsim, orderTimeoutMs=600)
+    hooks = CreateRetryHooks()
+    ex, _ = await started_executor(exsim, hooks=hooks, orderTimeoutMs=600, maxRetries=1)
     try:
         await exsim.step(3)
         await exsim.fault(latency_ms=1200)
-        clearer = asyncio.create_task(clear_faults_after(exsim, 0.8))
+
+        async def network_recovers():
+            await hooks.create_retried.wait()
+            await exsim.clear_faults()
+
+        healer = asyncio.create_task(network_recovers())
         result = await ex.open_position(entry_request())
-        await clearer
+        await healer
 
         assert result.outcome == "opened", result.reason
         assert result.entry.attempts == 2 and not result.entry.recovered
         assert result.entry.client_order_id == ex.ids.for_signal(
             "BTCUSDT", "BTCUSDT-1-enter_long", "entry")
+        [create_error] = [err for _, op, _, _, err in hooks.retries if op == "create_order"]
+        assert "RequestTimeout" in create_error
         assert await position_amt(oracle, BTC) == D("0.012")
         [buy] = await buys(oracle)
         order = await oracle.fetch_order(buy["order"], BTC)
@@ -105,7 +131,8 @@ async def test_transient_error_is_retried_with_backoff_and_fills_exactly_once(ex
     ex, _ = await started_executor(exsim, hooks=hooks, orderTimeoutMs=1000)
     try:
         await exsim.step(3)
-        await exsim.fault(**{fault: 0.5, "seed": seed_hitting_first(0.5), "retry_after_s": 0})
+        # draws: the signal pre-check lookup passes, the first send fails.
+        await exsim.fault(**{fault: 0.5, "seed": seed_for("mh"), "retry_after_s": 0})
         result = await ex.open_position(entry_request())
 
         assert result.outcome == "opened", result.reason

@@ -271,6 +271,9 @@ class Executor:
           add up to 1); a tier under the minimum quantity is skipped (named in ``reason``);
           a refused tier leaves the stop in place.
 
+        The entry's client order id is looked up first: a signal that was already executed
+        (a redelivered bar after a restart) comes back ``refused`` and sends nothing.
+
         Raises :class:`~.errors.ExecutionInputError` for bad input (nothing sent).
         """
         st = self._state(request.symbol, field="request.symbol")
@@ -293,10 +296,19 @@ class Executor:
                     f"{rules.min_notional} USDT"))
             stop_price = rules.round_stop(Decimal(request.stop_price), held)
             tag = self.ids.tag(st.symbol, request.signal_id)
-            entry = await self.gateway.place(self._intent(
+            intent = self._intent(
                 st, tag=tag, leg="entry", type="market", side="buy" if held == "long" else "sell",
-                qty=qty, signal_id=request.signal_id, reason="entry", closing=False,
-                held=held))
+                qty=qty, signal_id=request.signal_id, reason="entry", closing=False, held=held)
+            # A redelivered signal (bot restarted before acking its bar) must not trade twice,
+            # even if its position is gone by now: its entry id is already on the exchange.
+            earlier = await self.gateway.existing(intent)
+            if earlier is not None:
+                self._remember(earlier)
+                return self._entry_result(st, "refused", replace(earlier, recovered=True),
+                                          reason=f"signal {request.signal_id} was already "
+                                          f"executed: entry order {earlier.exchange_order_id} "
+                                          f"is {earlier.status}")
+            entry = await self.gateway.place(intent)
             self._remember(entry)
             if entry.status in ("new", "partially_filled"):
                 entry = await self._await_fill(st, entry)

@@ -198,6 +198,13 @@ class OrderGateway:
                                                  _plain(intent.qty), None, params)
         return order.get("info") or {}
 
+    async def existing(self, intent: OrderIntent) -> OrderResult | None:
+        """The order already on the exchange under the intent's client order id, or None
+        (also when the lookup gets no answer: the caller then sends, and :meth:`place`
+        stays idempotent on its own)."""
+        found = await self._lookup(intent)
+        return found if isinstance(found, OrderResult) else None
+
     async def _lookup_after_window(self, intent: OrderIntent, last_send: float):
         wait = last_send + (self.recv_window_ms + RECV_WINDOW_MARGIN_MS) / 1000 - time.time()
         if wait > 0:
