@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: help venv run test lint bench exsim clean
+.PHONY: help venv run test lint bench exsim clean crds
 
 help:
 	@echo "make run    - the main job (see README)"
@@ -33,6 +33,10 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m ruff check . || true
+
+# CRD YAML in crds/ generated from the pydantic API models (tradefleet/api/crd.py).
+crds: $(STAMP)
+	$(PY) -m tradefleet.api.crd
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
