@@ -195,5 +195,40 @@ def bot(
                           risk_service=risk_service, ack_wait_s=ack_wait, log_level=log_level))
 
 
+@app.command()
+def recorder(
+    nats_url: str = typer.Option(None, "--nats-url", envvar="NATS_URL", help="nats://host:port"),
+    database_url: str = typer.Option(None, "--database-url", envvar="DATABASE_URL",
+                                     show_default=False, show_envvar=True,
+                                     help="PostgreSQL/TimescaleDB URL (default DATABASE_URL)"),
+    metrics_port: int = typer.Option(9109, "--metrics-port", help="/metrics, /healthz and "
+                                     "/readyz port (0 = any free port)"),
+    batch_size: int = typer.Option(5000, "--batch-size", help="most messages per database "
+                                   "transaction"),
+    flush_ms: int = typer.Option(100, "--flush-ms", help="how long a partial batch waits "
+                                 "for more messages, ms"),
+    queue_capacity: int = typer.Option(None, "--queue-capacity", help="most messages held "
+                                       "unacked (default 4 x batch size)"),
+    ack_wait: float = typer.Option(60.0, "--ack-wait", help="seconds before JetStream "
+                                   "redelivers a message a crashed recorder held"),
+    bus_config: str = typer.Option(None, "--bus-config", help="YAML/JSON of stream limits "
+                                   "(tradefleet.bus.streams.BusConfig)"),
+    log_level: str = typer.Option(None, "--log-level", help="DEBUG/INFO/WARNING/ERROR "
+                                  "(default LOG_LEVEL or INFO)"),
+) -> None:
+    """Record md.>, fleet.> and risk.events into PostgreSQL/TimescaleDB (acked after commit)."""
+    from tradefleet.workers.recorder.cli import build_config
+    from tradefleet.workers.recorder.main import run
+
+    try:
+        config = build_config(nats_url=nats_url, database_url=database_url,
+                              metrics_port=metrics_port, batch_size=batch_size,
+                              flush_ms=flush_ms, queue_capacity=queue_capacity,
+                              ack_wait_s=ack_wait, bus_config=bus_config)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+    run(config, log_level)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()
