@@ -37,7 +37,7 @@ class Account:
                  "margin_type", "pos", "orders", "open_orders", "cids", "open_order_margin",
                  "fills", "incomes", "update_time", "n_reduce_only", "realized_units",
                  "commission_units", "funding_units", "transfer_units", "created_time",
-                 "n_open", "n_algo", "active")
+                 "open_sym", "n_algo", "active")
 
     def __init__(self, account_id: str, initial_units: int, specs: list[SymbolSpec],
                  time_ms: int) -> None:
@@ -60,7 +60,7 @@ class Account:
         self.incomes: list[Income] = []           # TRANSFER and FUNDING_FEE (fills: trades)
         self.update_time = time_ms
         self.n_reduce_only = 0                    # resting reduce-only / hedge-closing LIMITs
-        self.n_open = [0] * n                     # open orders per symbol (MAX_NUM_ORDERS)
+        self.open_sym: list[dict[int, Order]] = [{} for _ in specs]   # open orders per symbol
         self.n_algo = [0] * n                     # open conditional orders (MAX_NUM_ALGO_ORDERS)
         # Running totals of every wallet movement, for the accounting invariant.
         self.realized_units = 0

@@ -439,7 +439,7 @@ class Engine:
             raise error(-1130, "marginType")
         if acct.margin_type[b.sym] == mt:
             raise error(-4046)
-        if acct.n_open[b.sym]:
+        if acct.open_sym[b.sym]:
             raise error(-4047)
         if any(p.lots for p in acct.pos[b.sym]):
             raise error(-4048)
@@ -821,7 +821,7 @@ class Engine:
             if position_side != BOTH:
                 raise error(-4061)
             closing = reduce_only
-        if acct.n_open[sym] >= b.max_orders:
+        if len(acct.open_sym[sym]) >= b.max_orders:
             raise error(-2025)
         if client_order_id is not None:
             prev = self._find_cid(acct, sym, client_order_id)
@@ -911,7 +911,7 @@ class Engine:
                             CONTRACT_PRICE, pp, t)
         if self._next_open:
             acct.open_orders[o.order_id] = o
-            acct.n_open[b.sym] += 1
+            acct.open_sym[b.sym][o.order_id] = o
             o.pending_next_open = True
             o.margin_units = margin
             acct.open_order_margin += margin
@@ -985,7 +985,7 @@ class Engine:
             return o
         oid = o.order_id
         acct.open_orders[oid] = o
-        acct.n_open[b.sym] += 1
+        acct.open_sym[b.sym][oid] = o
         if margin:
             o.margin_units = margin
             acct.open_order_margin += margin
@@ -1044,8 +1044,8 @@ class Engine:
         if close_all:
             if acct.dual_side and not closing:
                 raise error(-2022)
-            for x in acct.open_orders.values():
-                if (x.close_position and x.sym == sym and x.side == side and x.type == otype
+            for x in acct.open_sym[sym].values():
+                if (x.close_position and x.side == side and x.type == otype
                         and x.position_side == ps):
                     raise error(-4130)
         elif not ro and lots * (price or stop) * b.tlu < b.min_notional_units:
@@ -1059,7 +1059,7 @@ class Engine:
         o = self._new_order(acct, b, cid, side, ps, otype, tif, price, stop, lots, ro,
                             close_all, wt, pp, t)
         acct.open_orders[o.order_id] = o
-        acct.n_open[sym] += 1
+        acct.open_sym[sym][o.order_id] = o
         acct.n_algo[sym] += 1
         _set_trigger(o)
         o.on_mark = wt == MARK_PRICE and b.mark_feed
@@ -1098,7 +1098,7 @@ class Engine:
         acct = self._account(account_id)
         b = self._book(symbol)
         t = self.time_ms if time_ms is None else int(time_ms)
-        victims = [o for o in acct.open_orders.values() if o.sym == b.sym]
+        victims = list(acct.open_sym[b.sym].values())
         for o in victims:
             self._cancel(acct, o, t)
         return victims
@@ -1146,7 +1146,7 @@ class Engine:
         if symbol is None:
             return list(acct.open_orders.values())
         sym = self._book(symbol).sym
-        return [o for o in acct.open_orders.values() if o.sym == sym]
+        return list(acct.open_sym[sym].values())
 
     def all_orders(self, account_id: str, symbol: str, order_id: int | None = None,
                    start_time: int | None = None, end_time: int | None = None,
@@ -1176,10 +1176,8 @@ class Engine:
 
     def open_order_ids(self, account_id: str, sym: int | None = None) -> list[int]:
         """Fast path: ids of the account's open orders (of symbol index ``sym``), oldest first."""
-        opens = self._accounts[account_id].open_orders
-        if sym is None:
-            return list(opens)
-        return [oid for oid, o in opens.items() if o.sym == sym]
+        acct = self._accounts[account_id]
+        return list(acct.open_orders if sym is None else acct.open_sym[sym])
 
     def wallet_balance(self, account_id: str) -> Decimal:
         """Wallet balance in USDT."""
@@ -1222,8 +1220,8 @@ class Engine:
                     "unrealizedProfit": f(p.unrealized_units(mark)),
                     "positionInitialMargin": f(im),
                     "openOrderInitialMargin": f(sum(
-                        o.margin_units for o in acct.open_orders.values()
-                        if o.sym == sym and o.position_side == p.position_side)),
+                        o.margin_units for o in acct.open_sym[sym].values()
+                        if o.position_side == p.position_side)),
                     "leverage": str(lev),
                     "isolated": acct.margin_type[sym] == "ISOLATED",
                     "entryPrice": _dstr(p.entry_price),
@@ -1414,7 +1412,7 @@ class Engine:
 
     def _open(self, acct: Account, o: Order) -> None:
         acct.open_orders[o.order_id] = o
-        acct.n_open[o.sym] += 1
+        acct.open_sym[o.sym][o.order_id] = o
 
     def _finish(self, acct: Account, o: Order, status: int, t: int) -> None:
         """Close an order with ``status`` (FILLED/CANCELED/EXPIRED) and release its margin."""
@@ -1422,7 +1420,7 @@ class Engine:
         o.status = status
         o.update_time = t
         if was_open:
-            acct.n_open[o.sym] -= 1
+            del acct.open_sym[o.sym][o.order_id]
             if o.type in CONDITIONAL_TYPES and not o.triggered:
                 acct.n_algo[o.sym] -= 1
             if o.margin_units:
@@ -1558,8 +1556,8 @@ class Engine:
         victims = []
         dual = acct.dual_side
         closing_side = SELL if ps == LONG else BUY   # hedge mode: the side that closes ps
-        for o in acct.open_orders.values():
-            if o.sym != sym or o.position_side != ps or o is skip:
+        for o in acct.open_sym[sym].values():
+            if o.position_side != ps or o is skip:
                 continue
             if not (o.type == LIMIT or o.triggered):
                 continue   # conditional orders are sized when they trigger
