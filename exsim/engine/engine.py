@@ -164,8 +164,14 @@ class _Book:
                 self.up = o.trig_thr
 
     def remove(self, o: Order) -> None:
-        if (self.mark_orders if o.on_mark else self.orders).pop(o.order_id, None) is not None:
-            self.dirty = True
+        if o.on_mark:
+            if self.mark_orders.pop(o.order_id, None) is not None:
+                self.dirty = True
+        elif self.orders.pop(o.order_id, None) is not None:
+            # The bounds only need recomputing when the removed order defined one; a stale
+            # bound is merely conservative (a bar may scan and find nothing).
+            if o.trig_thr == (self.dn if o.trig_dir < 0 else self.up):
+                self.dirty = True
 
     def recompute(self) -> None:
         self.dn, self.up = _extremes(self.orders)
