@@ -285,3 +285,19 @@ async def test_a_wrong_api_secret_stops_the_executor_at_start_with_the_exchange_
     with pytest.raises(AccountSetupError, match="execution.positionMode.*-1022") as info:
         await started_executor(exsim, api_secret="not-the-secret")
     assert info.value.code == -1022  # Binance: signature for this request is not valid
+
+
+async def test_leverage_the_exchange_refuses_stops_the_start_naming_the_setting(exsim):
+    from tests.workers._execution import bot_spec
+    from tradefleet.workers.execution import (AccountSetupError, Executor, build_exchange,
+                                              pct_stop_fallback)
+
+    spec = bot_spec(exsim.rest_url)
+    client = build_exchange(spec, exsim.api_key, exsim.api_secret)
+    ex = Executor(client, bot_key="test/exec-bot", symbols=["BTCUSDT"],
+                  execution=spec.execution, leverage=150)  # BTCUSDT allows at most 125 (ccxt checks the bracket)
+    try:
+        with pytest.raises(AccountSetupError, match=r"leverage 150 .*sizing.leverage.*between 1 and 125"):
+            await ex.start(pct_stop_fallback(1))
+    finally:
+        await client.close()

@@ -137,7 +137,7 @@ async def configure_account(exchange: ccxt.binanceusdm, markets: Iterable[str], 
 
     The position mode is read first and only changed when it differs (Binance refuses a
     change while positions or orders are open, -4068). "No need to change" answers (-4059,
-    -4046, -4028) count as success. Raises :class:`AccountSetupError` with Binance's code
+    -4046) count as success. Raises :class:`AccountSetupError` with Binance's code
     and message otherwise.
     """
     notes: list[str] = []

@@ -25,9 +25,9 @@ DUPLICATE_CLIENT_ID = -4116
 """Binance "ClientOrderId is duplicated": an open order already has this id."""
 UNKNOWN_ORDER_CODES = frozenset({-2011, -2013})
 """-2011 "Unknown order sent." (cancel), -2013 "Order does not exist." (query)."""
-NO_NEED_TO_CHANGE = frozenset({-4059, -4046, -4028})
+NO_NEED_TO_CHANGE = frozenset({-4059, -4046})
 """Answers that mean the account already has the setting: -4059 "No need to change
-position side.", -4046 "No need to change margin type.", -4028 leverage unchanged."""
+position side.", -4046 "No need to change margin type."."""
 
 _JSON = re.compile(r"\{.*\}", re.S)
 
