@@ -17,6 +17,22 @@ or live by configuration only, :func:`~.client.build_exchange`). The bot calls:
 
 Invariant: every open position of the bot has a reduce-only protective stop for its full
 size; when one cannot be placed the position is closed at market.
+
+Decisions:
+
+* **Stops are reduce-only STOP_MARKET with the position's quantity**, not
+  ``closePosition=true``: Binance allows one closePosition stop per side and type (-4130),
+  which rules out placing the new stop before cancelling the old one. Reduce-only cannot
+  flip the position, so a stop briefly larger than the position (after a tier filled,
+  before :meth:`Executor.sync` resizes it) only ever closes what is there.
+* **Trailing is place-then-cancel** (the seed's cancel + recreate, reordered): there is
+  never a moment without a stop; a refused new stop leaves the old one.
+* **Exits are close-then-cancel**: a refused close keeps the stop and tiers.
+* **One bot per symbol and account**: the account's position in a symbol is the bot's;
+  orders are told apart by client order id (:mod:`.client_ids`), so other clients' orders
+  are never cancelled except by :meth:`Executor.drain` (which empties the symbol).
+* **Fills** come from ``userTrades`` after a per-symbol trade-id cursor; every call that
+  trades returns the new fills, so each trade is reported exactly once.
 """
 
 from __future__ import annotations

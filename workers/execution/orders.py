@@ -336,12 +336,13 @@ class OrderGateway:
             code, msg = error_info(exc)
             return replace(template, reject_code=code, reject_message=msg,
                            reason=f"cancel failed: {msg}")
+        if canceled:
+            return replace(template, status="canceled", reason=reason)
+        # No longer open when we asked: learn what became of it (a stop may have filled).
         try:
             final = await self.resolve(template, market)
         except ExecutionError:
-            final = replace(template, status="canceled") if canceled else template
-        if canceled and final.status in ("new", "partially_filled"):
-            final = replace(final, status="canceled")
+            final = template
         return replace(final, reason=reason)
 
     async def resolve(self, template: OrderResult, market: str) -> OrderResult:
