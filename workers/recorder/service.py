@@ -151,9 +151,9 @@ class Recorder:
             except nats.errors.TimeoutError:
                 pass  # idle stream
             except (nats.errors.Error, OSError) as exc:
-                log.warning("fetch from %s failed: %s; retrying in %.1fs (NATS reconnects on "
-                            "its own; check the NATS server if this repeats)", spec.stream,
-                            exc, delay, extra={"stream": spec.stream})
+                log.warning("fetch from %s failed: %s %s; retrying in %.1fs (NATS reconnects "
+                            "on its own; check the NATS server if this repeats)", spec.stream,
+                            type(exc).__name__, exc, delay, extra={"stream": spec.stream})
                 await self.queue.put([], n)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.config.backoff_max_s)
