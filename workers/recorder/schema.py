@@ -91,8 +91,8 @@ CREATE TABLE funding (
     PRIMARY KEY (venue, symbol, funding_time)
 );
 
--- Market trades (md.{venue}.{symbol}.trade). No message model exists yet, so nothing
--- writes here until the market-data feed publishes trades (see the recorder's README).
+-- Market trades (md.{venue}.{symbol}.trade). No message model exists for them yet
+-- (tradefleet.bus.market_messages has none), so nothing writes here until one does.
 CREATE TABLE trades (
     venue    text        NOT NULL,
     symbol   text        NOT NULL,
@@ -465,7 +465,7 @@ async def apply_migrations(
                 (m.version, m.name),
             )
             applied_now.append(m.version)
-            log.info("schema migration applied", extra={"version": m.version, "name": m.name})
+            log.info("schema migration applied", extra={"version": m.version, "migration": m.name})
         if timescale:
             await ensure_timescale(conn)
     return applied_now
