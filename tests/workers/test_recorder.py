@@ -289,3 +289,25 @@ def test_json_bodies_round_trip(tmp_path):
     from tradefleet.bus.market_messages import KlineMsg
 
     assert KlineMsg.model_validate(orjson.loads(codec.encode(kline("BTCUSDT", 1)))).trades == 11
+
+
+async def test_waiting_for_postgres_is_logged_without_the_password(bus, nats_url, caplog):
+    from tradefleet.embedded._process import free_port
+    from tradefleet.workers.recorder import Recorder
+
+    port = free_port("127.0.0.1")  # nothing listens there
+    config = recorder_config(nats_url, f"postgresql://tf:s3cr3t-pw@127.0.0.1:{port}/tradefleet")
+    recorder = Recorder(config)
+    task = asyncio.create_task(recorder.run())
+    try:
+        for _ in range(200):
+            if "waiting for PostgreSQL" in caplog.text:
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert f"tf@127.0.0.1:{port}/tradefleet" in caplog.text
+    assert "s3cr3t-pw" not in caplog.text
+    assert recorder.health.ready.evaluate()[1]["status"] == "fail"
