@@ -14,7 +14,8 @@ Modules, top to bottom along the data path:
 - :mod:`.orders` — one order placed, cancelled or looked up, idempotently;
 - :mod:`.executor` — entries, stops, take-profit tiers, trailing, exits, drain, sync,
   rehydration;
-- :mod:`.results` / :mod:`.hooks` — what comes back, and the metrics callbacks.
+- :mod:`.results` / :mod:`.hooks` — what comes back, and the metrics callbacks;
+- :mod:`.userdata` — the user-data stream watcher that says which symbol to ``sync`` now.
 """
 
 from .client import AccountSetup, build_exchange, exsim_urls, prepare_account
@@ -26,12 +27,14 @@ from .hooks import ExecutionHooks, NullHooks
 from .results import (CloseResult, DrainResult, EntryResult, Fill, OrderResult, PositionView,
                       RehydrateResult, StopMoveResult, SyncResult, TakeProfitView)
 from .retry import RetriesExhausted, RetryPolicy
+from .userdata import UserDataWatcher, user_stream_base
 
 __all__ = [
     "AccountSetup", "AccountSetupError", "CLIENT_ID_PATTERN", "ClientIds", "CloseResult",
-    "DrainResult", "EntryRequest", "ExchangeRequestError", "EntryResult", "ExecutionError", "ExecutionHooks",
-    "ExecutionInputError", "Executor", "Fill", "NullHooks", "OrderResult", "PositionView",
-    "RehydrateResult", "RetriesExhausted", "RetryPolicy", "StopFallback", "StopMoveResult", "SymbolRules",
-    "SyncResult", "TakeProfitView", "build_exchange", "client_order_id", "exsim_urls",
-    "pct_stop_fallback", "prepare_account", "rules_from_market",
+    "DrainResult", "EntryRequest", "EntryResult", "ExchangeRequestError", "ExecutionError",
+    "ExecutionHooks", "ExecutionInputError", "Executor", "Fill", "NullHooks", "OrderResult",
+    "PositionView", "RehydrateResult", "RetriesExhausted", "RetryPolicy", "StopFallback",
+    "StopMoveResult", "SymbolRules", "SyncResult", "TakeProfitView", "UserDataWatcher",
+    "build_exchange", "client_order_id", "exsim_urls", "pct_stop_fallback", "prepare_account",
+    "rules_from_market", "user_stream_base",
 ]

@@ -776,7 +776,7 @@ class Executor:
                     orders.extend(placed)
                     if note:
                         notes.append(f"{symbol}: {note}")
-                elif st.stop.qty < st.qty:
+                elif st.stop.qty != st.qty:  # e.g. a tier filled while the bot was down
                     placed, canceled = await self._replace_stop(
                         st, st.stop.stop_price, st.qty, kind="stop",
                         reason=f"resize stop to the position {st.qty}")
