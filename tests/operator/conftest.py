@@ -69,6 +69,10 @@ class Emulator(kmock.KubernetesEmulator):
                         try:
                             jsonpatch.apply_patch(current, request.data)
                         except (jsonpatch.JsonPatchTestFailed, jsonpatch.JsonPatchConflict) as e:
+                            # The client acted on a stale version: re-announce the current one
+                            # (an API server's watch would deliver it), then refuse.
+                            await self._buses[request.resource].put(
+                                {"type": "MODIFIED", "object": current})
                             raise KubernetesError(status=422, reason="Invalid", message=str(e))
                     request.data.append({"op": "replace", "path": "/metadata/resourceVersion",
                                          "value": rv})
