@@ -230,5 +230,30 @@ def recorder(
     run(config, log_level)
 
 
+@app.command("operator")
+def operator_(
+    namespace: list[str] = typer.Option(None, "--namespace", help="watch only these "
+                                        "namespaces (repeatable; default: cluster-wide)"),
+    liveness_port: int = typer.Option(8080, "--liveness-port", help="kopf's /healthz port "
+                                      "(0 = none)"),
+    log_level: str = typer.Option(None, "--log-level", help="DEBUG/INFO/WARNING/ERROR "
+                                  "(default LOG_LEVEL or INFO)"),
+) -> None:
+    """Run the operator: TradingBot -> worker pod, RiskPolicy -> KV, market-data feeds.
+
+    Settings (image, NATS_URL, exsim URL, timings) come from the environment; see
+    tradefleet.operator.config.
+    """
+    from tradefleet.operator.config import OperatorConfig
+    from tradefleet.operator.main import run
+
+    try:
+        config = OperatorConfig.from_env()
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+    run(config, namespaces=namespace or (), liveness_port=liveness_port or None,
+        log_level=log_level)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()
