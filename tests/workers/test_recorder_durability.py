@@ -70,6 +70,27 @@ async def test_recorder_killed_mid_stream_then_restarted_loses_and_duplicates_no
     assert per_symbol == [(s, 1000, T0, T0 + 999 * 60_000) for s in sorted(SYMBOLS)]
 
 
+async def test_two_recorders_started_at_once_share_the_stream_and_store_each_bar_once(
+        bus, nats_url, pg_dsn):
+    bodies = [kline(s, i) for i in range(400) for s in SYMBOLS]  # 2,000 klines
+    await publish_klines(bus, bodies)
+    config = recorder_config(nats_url, pg_dsn, batch_size=100, flush_ms=5)
+    # Both start at once on an empty database: they race to migrate it (advisory lock),
+    # then pull from the same durable consumers.
+    recorders = [Recorder(config), Recorder(config)]
+    tasks = [asyncio.create_task(r.run()) for r in recorders]
+    try:
+        await asyncio.gather(*(wait_ready(r) for r in recorders))
+        await wait_rows(pg_dsn, "bars", len(bodies))
+        await asyncio.sleep(0.3)
+    finally:
+        for r in recorders:
+            await r.stop()
+        await asyncio.gather(*tasks)
+    written = [metric(r, "recorder_rows_written_total", table="bars") for r in recorders]
+    assert sum(written) == len(bodies) == await count(pg_dsn, "bars")
+
+
 @pytest.fixture
 def private_postgres():
     """A PostgreSQL server on a durable data dir, restartable on the same port."""

@@ -233,7 +233,7 @@ class Recorder:
                 return
             except psycopg.Error as exc:
                 self._db_down(exc, len(pending))
-            await self.writer.close()
+            await self.writer.recover()
             if self._give_up(pending):
                 return
             await asyncio.sleep(delay)
@@ -329,6 +329,8 @@ class Recorder:
     async def _connect_db(self) -> None:
         delay = self.config.backoff_min_s
         while True:
+            if self._stopping.is_set():
+                raise _Stopped
             try:
                 await self.writer.connect()
                 self._db_up()

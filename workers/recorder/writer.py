@@ -94,6 +94,20 @@ class BatchWriter:
         self._conn = conn
         log.info("connected to PostgreSQL", extra={"database": self.where})
 
+    async def recover(self) -> None:
+        """After a failed write: keep a healthy session (a deadlock or serialization error
+        only rolled back the transaction), close a broken one so the next write reconnects."""
+        conn = self._conn
+        if conn is None:
+            return
+        if conn.closed or conn.broken:
+            await self.close()
+            return
+        try:
+            await conn.rollback()
+        except psycopg.Error:
+            await self.close()
+
     async def close(self) -> None:
         """Close the connection (an open transaction rolls back). Safe to call twice."""
         conn, self._conn = self._conn, None
