@@ -95,24 +95,39 @@ def cpu_s(procs: list[psutil.Process]) -> float:
     return total
 
 
-def pg_procs(pg: EmbeddedPostgres) -> list[psutil.Process]:
+def pg_cpu(pg: EmbeddedPostgres) -> dict[int, float]:
+    """CPU seconds per PostgreSQL process (postmaster and every backend) now."""
     root = psutil.Process(pg.pid)
-    return [root, *root.children(recursive=True)]
+    out = {}
+    for p in [root, *root.children(recursive=True)]:
+        try:
+            t = p.cpu_times()
+            out[p.pid] = t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return out
 
 
-async def raw_write(url: str, bodies: list[dict], batch_size: int) -> dict:
+def pg_cpu_since(pg: EmbeddedPostgres, before: dict[int, float]) -> float:
+    """PostgreSQL CPU seconds since ``before`` (backends started meanwhile count from 0)."""
+    return sum(v - before.get(pid, 0.0) for pid, v in pg_cpu(pg).items())
+
+
+async def raw_write(pg: EmbeddedPostgres, bodies: list[dict], batch_size: int) -> dict:
     msgs = [KlineMsg.model_validate(b) for b in bodies]
     table_rows = [(m.venue, m.symbol, m.interval, m.open_time, m.close_time, m.open, m.high,
                    m.low, m.close, m.volume, m.quote_volume, m.trades, m.taker_buy_volume,
                    m.taker_buy_quote_volume, m.event_time, m.source) for m in msgs]
-    writer = BatchWriter(url)
+    writer = BatchWriter(pg.url)
     await writer.connect()
     me = psutil.Process()
+    pg0 = pg_cpu(pg)
     c0, t0 = me.cpu_times(), time.perf_counter()
     for start in range(0, len(table_rows), batch_size):
         await writer.write({"bars": table_rows[start:start + batch_size]})
     seconds = time.perf_counter() - t0
     c1 = me.cpu_times()
+    pg_s = pg_cpu_since(pg, pg0)
     await writer.ping()
     conn = writer._conn
     cur = await conn.execute("SELECT count(*) FROM bars")
@@ -123,7 +138,8 @@ async def raw_write(url: str, bodies: list[dict], batch_size: int) -> dict:
     return {"rows": stored, "seconds": round(seconds, 3),
             "rows_per_s": round(stored / seconds),
             "writer_cpu_us_per_row": round(((c1.user + c1.system) - (c0.user + c0.system))
-                                           / stored * 1e6, 1)}
+                                           / stored * 1e6, 1),
+            "postgres_cpu_us_per_row": round(pg_s / stored * 1e6, 1)}
 
 
 async def publish_all(js, bodies: list[dict]) -> dict:
@@ -143,11 +159,11 @@ async def publish_all(js, bodies: list[dict]) -> dict:
 def decode_only(bodies: list[dict]) -> dict:
     wires = [_Wire(subjects.kline(b["venue"], b["symbol"], b["interval"]), codec.encode(b))
              for b in bodies[:20000]]
-    t0 = time.perf_counter()
+    t0 = time.process_time()  # CPU time: robust on a shared machine
     for w in wires:
         records(w)
-    seconds = time.perf_counter() - t0
-    return {"messages": len(wires), "us_per_message": round(seconds / len(wires) * 1e6, 2)}
+    seconds = time.process_time() - t0
+    return {"messages": len(wires), "cpu_us_per_message": round(seconds / len(wires) * 1e6, 2)}
 
 
 async def recorder_path(nats_url: str, pg: EmbeddedPostgres, n: int, batch_size: int,
@@ -156,7 +172,6 @@ async def recorder_path(nats_url: str, pg: EmbeddedPostgres, n: int, batch_size:
                             batch_size=batch_size, flush_ms=flush_ms)
     rec = Recorder(config)
     me = psutil.Process()
-    procs_pg = pg_procs(pg)
     task = asyncio.create_task(rec.run())
     sample = rec.registry.get_sample_value
     while not (sample("recorder_messages_total", {"stream": "MARKET"}) or 0):
@@ -164,7 +179,7 @@ async def recorder_path(nats_url: str, pg: EmbeddedPostgres, n: int, batch_size:
             task.result()
         await asyncio.sleep(0.001)
     t_first = time.perf_counter()
-    cpu0 = (me.cpu_times(), cpu_s([nats_proc]), cpu_s(procs_pg))
+    cpu0 = (me.cpu_times(), cpu_s([nats_proc]), pg_cpu(pg))
     while (sample("recorder_rows_written_total", {"table": "bars"}) or 0) < n:
         if task.done():
             task.result()
@@ -172,7 +187,7 @@ async def recorder_path(nats_url: str, pg: EmbeddedPostgres, n: int, batch_size:
     seconds = time.perf_counter() - t_first
     mine = me.cpu_times()
     cpu = ((mine.user + mine.system) - (cpu0[0].user + cpu0[0].system),
-           cpu_s([nats_proc]) - cpu0[1], cpu_s(procs_pg) - cpu0[2])
+           cpu_s([nats_proc]) - cpu0[1], pg_cpu_since(pg, cpu0[2]))
     batches = sample("recorder_batches_total", {"outcome": "committed"}) or 0
     batch_sum = sample("recorder_batch_seconds_sum") or 0
     await rec.stop()
@@ -200,11 +215,12 @@ async def main(args: argparse.Namespace) -> dict:
         nc = await connect(nats.url, name="bench-recorder")
         js = nc.jetstream(timeout=30)
         await ensure_streams(js)
-        raw = await raw_write(pg.url, bodies, args.batch_size)
+        raw = await raw_write(pg, bodies, args.batch_size)
         print(f"raw write path: {raw['rows_per_s']:>8,} rows/s  "
-              f"({raw['rows']:,} rows in {raw['seconds']} s, batch {args.batch_size})")
+              f"({raw['rows']:,} rows in {raw['seconds']} s, batch {args.batch_size}; cpu us/row "
+              f"writer {raw['writer_cpu_us_per_row']}, postgres {raw['postgres_cpu_us_per_row']})")
         dec = decode_only(bodies)
-        print(f"decode (KlineMsg via rows.records): {dec['us_per_message']} us/message")
+        print(f"decode (KlineMsg via rows.records): {dec['cpu_us_per_message']} cpu us/message")
         pub = await publish_all(js, bodies)
         print(f"published {pub['messages']:,} klines at {pub['messages_per_s']:,}/s")
         await nc.drain()
