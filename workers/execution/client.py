@@ -89,8 +89,11 @@ def build_exchange(spec: TradingBotSpec, api_key: str, api_secret: str, *,
     timeout = spec.execution.order_timeout_ms
     ccxt_options: dict[str, Any] = {"defaultType": "swap", "recvWindow": timeout,
                                     "fetchCurrencies": False}
+    # ccxt's client-side throttle spaces Binance requests ~50 ms per weight unit: needed
+    # against Binance, pure delay against exsim (which has no limits; its 429 fault
+    # injection is handled by the retry policy), where it capped a bot at a few bars/s.
     config: dict[str, Any] = {"apiKey": api_key, "secret": api_secret, "timeout": timeout,
-                              "enableRateLimit": True}
+                              "enableRateLimit": spec.venue != "exsim"}
     if spec.endpoints.rest_url:
         config["urls"] = exsim_urls(spec.endpoints.rest_url)
     elif spec.venue == "exsim":
