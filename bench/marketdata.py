@@ -109,8 +109,10 @@ def main() -> None:
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     live, back = result["live"], result["backfill"]
     print(f"live:     {live['messages']} messages in {live['seconds']} s = "
-          f"{live['messages_per_s']} msg/s stored (exsim stepping took {live['exsim_step_seconds']} s)")
-    print(f"backfill: {back['klines']} klines in {back['seconds']} s = {back['klines_per_s']} klines/s")
+          f"{live['messages_per_s']} msg/s stored "
+          f"(exsim stepping took {live['exsim_step_seconds']} s)")
+    print(f"backfill: {back['klines']} klines in {back['seconds']} s = "
+          f"{back['klines_per_s']} klines/s")
     print(f"written to {RESULTS.relative_to(ROOT)}")
 
 

@@ -111,6 +111,8 @@ def marketdata(
                                "wss://fstream.binance.com or ws://127.0.0.1:9010"),
     rest_url: str = typer.Option(..., "--rest-url", help="REST base, e.g. "
                                  "https://fapi.binance.com or http://127.0.0.1:9010"),
+    ws_routing: str = typer.Option("split", "--ws-routing", help="split: /market/stream + "
+                                   "/public/stream (Binance since 2026-04); single: one /stream"),
     symbols: str = typer.Option(..., "--symbols", help="comma-separated, e.g. BTCUSDT,ETHUSDT"),
     interval: list[str] = typer.Option(["1m"], "--interval", help="kline interval (repeatable "
                                        "or comma-separated)"),
@@ -148,10 +150,12 @@ def marketdata(
     try:
         bus = yaml.safe_load(pathlib.Path(bus_config).read_text()) if bus_config else None
     except (OSError, yaml.YAMLError) as e:
-        raise typer.BadParameter(f"cannot read {bus_config}: {e}", param_hint="--bus-config") from None
+        raise typer.BadParameter(f"cannot read {bus_config}: {e}",
+                                 param_hint="--bus-config") from None
     try:
         config = FeedConfig.model_validate({
-            "venue": venue, "ws_url": ws_url, "rest_url": rest_url, "symbols": items(symbols),
+            "venue": venue, "ws_url": ws_url, "ws_routing": ws_routing, "rest_url": rest_url,
+            "symbols": items(symbols),
             "intervals": [i for item in interval for i in items(item)],
             "streams": items(streams), "nats_url": nats_url, "metrics_port": metrics_port,
             "idle_timeout_s": idle_timeout or None,

@@ -89,7 +89,8 @@ class ExsimHandle:
     async def _call(self, method: str, path: str, json: Any = None) -> Any:
         resp = await self._http.request(method, path, json=json)
         if resp.status_code != 200:
-            raise AssertionError(f"exsim admin {method} {path}: HTTP {resp.status_code} {resp.text}")
+            raise AssertionError(
+                f"exsim admin {method} {path}: HTTP {resp.status_code} {resp.text}")
         return resp.json()
 
     async def step(self, n: int = 1) -> dict:

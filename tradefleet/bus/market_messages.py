@@ -4,14 +4,17 @@ The market-data feed (:mod:`tradefleet.workers.marketdata`) publishes these; the
 worker, the recorder and the backtester read them. They are venue-neutral: the feed
 translates Binance's WebSocket/REST shapes into them.
 
-=========  =======================================  =========================================
-model      subject                                  ``Nats-Msg-Id``
-=========  =======================================  =========================================
-KlineMsg   ``md.{venue}.{symbol}.kline.{interval}``  ``{venue}:{symbol}:{interval}:{open_time}``
-MarkMsg    ``md.{venue}.{symbol}.mark``              ``{venue}:{symbol}:mark:{event_time}``
-FundingMsg ``md.{venue}.{symbol}.funding``           ``{venue}:{symbol}:funding:{funding_time}``
-BookMsg    ``md.{venue}.{symbol}.book``              ``{venue}:{symbol}:book:{update_id}:{event_time}``
-=========  =======================================  =========================================
+==========  ==========================================  ====================================
+model       subject                                     ``Nats-Msg-Id``
+==========  ==========================================  ====================================
+KlineMsg    ``md.{venue}.{symbol}.kline.{interval}``    ``{venue}:{symbol}:{interval}:``
+                                                        ``{open_time}``
+MarkMsg     ``md.{venue}.{symbol}.mark``                ``{venue}:{symbol}:mark:{event_time}``
+FundingMsg  ``md.{venue}.{symbol}.funding``             ``{venue}:{symbol}:funding:``
+                                                        ``{funding_time}``
+BookMsg     ``md.{venue}.{symbol}.book``                ``{venue}:{symbol}:book:{update_id}:``
+                                                        ``{event_time}``
+==========  ==========================================  ====================================
 
 Units: prices in the quote asset (USDT for USDⓈ-M), quantities and volumes in base units
 (BTC for BTCUSDT), funding rates as a fraction per funding interval (``0.0001`` = 0.01 %
@@ -32,7 +35,9 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, model_validator
+from pydantic import (
+    AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, model_validator,
+)
 
 from tradefleet.bus import codec, subjects
 
@@ -134,7 +139,8 @@ class KlineMsg(_MarketBody):
     @model_validator(mode="after")
     def _consistent(self) -> "KlineMsg":
         if self.close_time <= self.open_time:
-            raise ValueError(f"close_time {self.close_time} must be after open_time {self.open_time}")
+            raise ValueError(f"close_time {self.close_time} must be after open_time "
+                             f"{self.open_time}")
         if self.high < max(self.open, self.close, self.low):
             raise ValueError(f"high {self.high} is below open {self.open}, close {self.close} "
                              f"or low {self.low}")
@@ -260,7 +266,8 @@ class BookMsg(_MarketBody):
     @model_validator(mode="after")
     def _not_crossed(self) -> "BookMsg":
         if self.bid_price > 0 and self.ask_price > 0 and self.bid_price > self.ask_price:
-            raise ValueError(f"crossed book: bid_price {self.bid_price} > ask_price {self.ask_price}")
+            raise ValueError(f"crossed book: bid_price {self.bid_price} > ask_price "
+                             f"{self.ask_price}")
         return self
 
     @property

@@ -123,7 +123,8 @@ def parse_frame(venue: str, raw: bytes | str, subscribed: dict[str, Route]) -> F
     if not isinstance(data, dict):
         raise FrameError("frame has no 'data' object", stream)
     if data.get("s") != route.symbol:
-        raise FrameError(f"symbol {data.get('s')!r} does not match the stream's {route.symbol}", stream)
+        raise FrameError(f"symbol {data.get('s')!r} does not match the stream's {route.symbol}",
+                         stream)
     event_time = _int(data, "E", stream)
     try:
         if route.kind == "kline":
@@ -148,7 +149,8 @@ def _kline(venue: str, route: Route, stream: str, data: dict, event_time: int) -
     if not isinstance(k, dict):
         raise FrameError("kline event has no 'k' object", stream)
     if k.get("i") != route.interval:
-        raise FrameError(f"interval {k.get('i')!r} does not match the stream's {route.interval}", stream)
+        raise FrameError(f"interval {k.get('i')!r} does not match the stream's {route.interval}",
+                         stream)
     if k.get("s", route.symbol) != route.symbol:
         raise FrameError(f"k.s {k.get('s')!r} does not match the stream's {route.symbol}", stream)
     closed = k.get("x")

@@ -56,6 +56,10 @@ def _url(schemes: tuple[str, ...], example: str):
     return check
 
 
+WsUrl = Annotated[str, AfterValidator(_url(("ws", "wss"), "wss://fstream.binance.com"))]
+RestUrl = Annotated[str, AfterValidator(_url(("http", "https"), "https://fapi.binance.com"))]
+
+
 class Backoff(BaseModel):
     """Exponential reconnect backoff with jitter.
 
@@ -97,12 +101,12 @@ class FeedConfig(BaseModel):
 
     venue: Annotated[str, AfterValidator(subjects.check_venue)] = Field(
         description="ccxt exchange id used in subjects: exsim, binanceusdm")
-    ws_url: Annotated[str, AfterValidator(_url(("ws", "wss"), "wss://fstream.binance.com"))] = Field(
+    ws_url: WsUrl = Field(
         description="WebSocket base URL (see ws_routing for the paths added to it)")
     ws_routing: WsRouting = Field(
         default="split", description="split: /market/stream + /public/stream (Binance since "
         "2026-04); single: one /stream connection")
-    rest_url: Annotated[str, AfterValidator(_url(("http", "https"), "https://fapi.binance.com"))] = Field(
+    rest_url: RestUrl = Field(
         description="REST base serving /fapi/v1/klines and /fapi/v1/fundingRate")
     symbols: list[Symbol] = Field(min_length=1, description="exchange symbol ids, e.g. BTCUSDT")
     intervals: list[Interval] = Field(default_factory=lambda: ["1m"], min_length=1,
@@ -122,7 +126,8 @@ class FeedConfig(BaseModel):
                     "sends a mark price every 3 s; a paused exsim replay sends nothing")
     open_timeout_s: float = Field(default=10.0, gt=0, description="WebSocket handshake timeout")
     rest_timeout_s: float = Field(default=10.0, gt=0, description="one REST request")
-    rest_retries: int = Field(default=4, ge=0, description="retries of a REST request on 429/418/5XX")
+    rest_retries: int = Field(default=4, ge=0,
+                              description="retries of a REST request on 429/418/5XX")
     publish_timeout_s: float = Field(default=5.0, gt=0, description="JetStream ack wait")
     mark_stream: Literal["markPrice", "markPrice@1s"] = Field(
         default="markPrice", description="Binance mark-price stream: every 3 s or every 1 s")

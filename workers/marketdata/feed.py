@@ -206,7 +206,8 @@ class Feed:
         self._nc = await connect(cfg.nats_url, name=f"marketdata:{cfg.venue}")
         self._js = self._nc.jetstream(timeout=cfg.publish_timeout_s)
         await ensure_streams(self._js, cfg.bus)
-        self._rest = RestClient(cfg.rest_url, timeout_s=cfg.rest_timeout_s, retries=cfg.rest_retries)
+        self._rest = RestClient(cfg.rest_url, timeout_s=cfg.rest_timeout_s,
+                                retries=cfg.rest_retries)
         if cfg.metrics_port is not None:
             self.metrics_server = await serve_metrics(
                 self.metrics.registry, self.health, port=cfg.metrics_port, host=cfg.metrics_host)
@@ -525,7 +526,8 @@ class Feed:
             self.metrics.out_of_order.labels(self.config.venue, "book").inc()
             await self._dead_letter(msg.subject, raw, (
                 f"out of order: book update {msg.update_id} at {msg.event_time} is older than "
-                f"the last one {self._last_key[(msg.symbol, 'book')]}"), "out_of_order", frame.stream)
+                f"the last one {self._last_key[(msg.symbol, 'book')]}"), "out_of_order",
+                frame.stream)
             return
         gap_ms = self.config.book_min_interval_ms
         now = time.monotonic()
@@ -565,14 +567,16 @@ class Feed:
             rows = await self._rest.funding_rates(symbol, start_time=lower, end_time=t_next - 1)
         except RestError as exc:
             log.warning("funding history unavailable; the newest settlement uses the rate last "
-                        "seen on the mark-price stream", extra={"symbol": symbol, "error": str(exc)})
+                        "seen on the mark-price stream",
+                        extra={"symbol": symbol, "error": str(exc)})
         for row in rows:
             try:
                 msg = rest_funding(venue, symbol, row)
             except FrameError as exc:
                 await self._dead_letter(subject, orjson.dumps(row), exc, "malformed", None)
                 continue
-            if msg.funding_time >= t_next or (state.stored is not None and msg.funding_time <= state.stored):
+            stale = state.stored is not None and msg.funding_time <= state.stored
+            if msg.funding_time >= t_next or stale:
                 continue
             if msg.mark_price is None and msg.funding_time == prev and state.mark is not None:
                 msg = msg.model_copy(update={"mark_price": state.mark})
@@ -580,7 +584,8 @@ class Feed:
             if msg.funding_time != prev:
                 self.metrics.backfilled.labels(venue, "funding").inc()
             state.stored = msg.funding_time
-        if prev is not None and (state.stored is None or state.stored < prev) and state.rate is not None:
+        unlisted = prev is not None and (state.stored is None or state.stored < prev)
+        if unlisted and state.rate is not None:
             # The venue has not listed the settlement yet (Binance: seconds after the hour).
             msg = FundingMsg(venue=venue, symbol=symbol, funding_time=prev,
                              funding_rate=state.rate, mark_price=state.mark)
@@ -600,7 +605,8 @@ class Feed:
         try:
             self._clock_offset_ms = await self._rest.server_time() - _now_ms()
         except RestError as exc:
-            raise _Reconnect("backfill", f"cannot read the venue clock: {exc}; check rest_url") from exc
+            raise _Reconnect("backfill",
+                             f"cannot read the venue clock: {exc}; check rest_url") from exc
         for symbol in cfg.symbols:
             for interval in cfg.intervals:
                 await self._backfill(symbol, interval, before=None)
@@ -642,7 +648,8 @@ class Feed:
         last = self._last_kline.get(subject)
         if last is None:
             if before is None and cfg.initial_backfill_bars:
-                rows = await self._rest.klines(symbol, interval, limit=cfg.initial_backfill_bars + 1)
+                rows = await self._rest.klines(symbol, interval,
+                                               limit=cfg.initial_backfill_bars + 1)
                 msgs, _ = await self._closed(symbol, interval, rows, subject)
                 for msg in msgs[-cfg.initial_backfill_bars:]:
                     yield msg

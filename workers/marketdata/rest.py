@@ -105,7 +105,8 @@ class RestClient:
         body = await self._get("/fapi/v1/fundingRate", {
             "symbol": symbol, "startTime": start_time, "endTime": end_time, "limit": limit})
         if not isinstance(body, list):
-            raise RestError(f"GET /fapi/v1/fundingRate {symbol}: expected an array, got {body!r:.200}")
+            raise RestError(f"GET /fapi/v1/fundingRate {symbol}: expected an array, "
+                            f"got {body!r:.200}")
         return body
 
 
