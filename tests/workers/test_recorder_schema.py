@@ -209,6 +209,17 @@ async def test_run_start_and_end_are_recorded_with_config_and_report(pg_dsn):
          {"bots": ["a", "b"], "capital": "10000.5"}, {"pnl_usdt": "12.25", "trades": 3})]
 
 
+async def test_runs_accept_an_autocommit_connection_and_numpy_figures(pg_dsn):
+    import numpy as np
+
+    async with await psycopg.AsyncConnection.connect(pg_dsn, autocommit=True) as conn:
+        await record_run_start(conn, "run-np", {"speed": None}, started_ms=T0)
+        await record_run_end(conn, "run-np", {"sharpe": np.float64(1.25), "trades": np.int64(4),
+                                              "curve": np.array([1.0, 2.5])}, ended_ms=T0 + 1)
+    assert await rows(pg_dsn, "SELECT report FROM runs") == [
+        ({"sharpe": 1.25, "trades": 4, "curve": [1.0, 2.5]},)]
+
+
 async def test_starting_a_run_twice_is_refused_and_keeps_the_first(pg_dsn):
     async with await psycopg.AsyncConnection.connect(pg_dsn) as conn:
         await record_run_start(conn, "run-1", {"n": 1}, started_ms=T0)

@@ -42,11 +42,17 @@ def _document(name: str, value: object) -> str:
             return sorted(o)
         if hasattr(o, "model_dump"):
             return o.model_dump(mode="json")
+        if isinstance(o, float):  # float subclasses, e.g. numpy.float64 from the stats
+            return float(o)
+        if hasattr(o, "item") and callable(o.item):  # other numpy scalars
+            return o.item()
+        if hasattr(o, "isoformat"):  # pandas Timestamp and the like
+            return o.isoformat()
         raise TypeError(f"{type(o).__name__} {o!r}")
 
     try:
         return orjson.dumps(value, default=default,
-                            option=orjson.OPT_NON_STR_KEYS).decode()
+                            option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY).decode()
     except (TypeError, orjson.JSONEncodeError) as exc:
         raise ValueError(f"{name} cannot be stored as JSON: {exc}") from None
 
