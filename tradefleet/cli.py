@@ -234,6 +234,49 @@ def recorder(
     run(config, log_level)
 
 
+@app.command()
+def run(
+    paths: list[str] = typer.Argument(..., help="TradingBot / RiskPolicy manifests: files or "
+                                      "folders (e.g. examples/)"),
+    data: str = typer.Option("data/binance-um", "--data", help="exsim data folder"),
+    speed: float = typer.Option(None, "--speed", help="free-running replay in bars/s "
+                                "(default: lockstep, every bar processed by every bot)"),
+    until: str = typer.Option(None, "--until", help="stop the replay at this UTC time, "
+                              "e.g. 2025-05-06T00:00Z (default: end of the data)"),
+    out: str = typer.Option(None, "--out", help="output folder (default out/run-<time>)"),
+    initial_balance: str = typer.Option("10000", "--initial-balance",
+                                        help="USDT in each bot's exsim account"),
+    live: bool = typer.Option(True, "--live/--no-live", help="live terminal view"),
+) -> None:
+    """Run the fleet locally: embedded NATS + PostgreSQL, exsim on real data, every bot.
+
+    Exit code 2 when a manifest is invalid (nothing is started); the report lands in the
+    output folder as report.json and report.html.
+    """
+    import json
+    import logging
+
+    from tradefleet.api import ManifestError
+    from tradefleet.runner.fleet import run_fleet
+    from tradefleet.telemetry.logging import setup_logging
+
+    setup_logging("run", level="WARNING")
+    logging.getLogger("tradefleet.runner").setLevel(logging.INFO)
+    try:
+        report = run_fleet(paths, data, speed, until, out, initial_balance, live)
+    except (ManifestError, ValueError) as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        typer.echo("interrupted: every component was stopped", err=True)
+        raise typer.Exit(130) from None
+    from tradefleet.runner.summary import print_summary
+
+    print_summary(report)
+    typer.echo(json.dumps({"report": report["out"] + "/report.html",
+                           "reconciled": report["total"]["reconciled"]}))
+
+
 @app.command("operator")
 def operator_(
     namespace: list[str] = typer.Option(None, "--namespace", help="watch only these "
