@@ -277,7 +277,14 @@ class BotWorker:
             asyncio.create_task(self._heartbeat(), name="bot:heartbeat"),
         }
         stop = asyncio.create_task(self._stop.wait(), name="bot:stop")
-        done, _ = await asyncio.wait(tasks | {stop}, return_when=asyncio.FIRST_COMPLETED)
+        try:
+            done, _ = await asyncio.wait(tasks | {stop}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            # A crash (the task cancelled): the loops die with it, mid-bar if need be.
+            for t in tasks | {stop}:
+                t.cancel()
+            await asyncio.gather(*tasks, stop, return_exceptions=True)
+            raise
         code = 0
         for t in done:
             if t is not stop and not t.cancelled() and t.exception() is not None:
