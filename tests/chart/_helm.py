@@ -48,8 +48,8 @@ class Helm:
         return proc
 
     def template_args(self, values_files: tuple[str, ...] = (),
-                      sets: tuple[str, ...] = ()) -> list[str]:
-        args = ["template", RELEASE, str(CHART), "--namespace", NAMESPACE,
+                      sets: tuple[str, ...] = (), release: str = RELEASE) -> list[str]:
+        args = ["template", release, str(CHART), "--namespace", NAMESPACE,
                 "--kube-version", KUBE_VERSION]
         for name in values_files:
             args += ["-f", str(VALUES / name)]
@@ -57,10 +57,10 @@ class Helm:
             args += ["--set", item]
         return args
 
-    def template(self, values_files: tuple[str, ...] = (),
-                 sets: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    def template(self, values_files: tuple[str, ...] = (), sets: tuple[str, ...] = (),
+                 release: str = RELEASE) -> list[dict[str, Any]]:
         """Rendered objects (empty documents dropped)."""
-        out = self.run(*self.template_args(values_files, sets)).stdout
+        out = self.run(*self.template_args(values_files, sets, release)).stdout
         return [doc for doc in yaml.safe_load_all(out) if doc]
 
 

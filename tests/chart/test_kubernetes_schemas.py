@@ -3,6 +3,7 @@ errors); the custom resources the chart renders have the shape their CRDs expect
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import kubernetes_validate
@@ -34,6 +35,22 @@ def test_every_built_in_object_validates_against_kubernetes_schemas(rendered, na
     assert objects
     errors = [e for e in map(kubernetes_errors, objects) if e]
     assert not errors, "\n".join(errors)
+
+
+def test_longest_release_name_keeps_names_within_kubernetes_limits(helm) -> None:
+    """Helm allows 53-character release names; object names stay DNS labels of at most 63
+    characters and StatefulSet names at most 52 (their pods' controller-revision-hash)."""
+    release = "a-very-long-release-name-for-the-trading-fleet-prod1"
+    objects = helm.template(sets=("podMonitor.enabled=true", "serviceMonitor.enabled=true"),
+                            release=release)
+    label = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+    for obj in objects:
+        name = obj["metadata"]["name"]
+        assert label.match(name), f"{obj['kind']}/{name} is not a DNS label of <= 63"
+        if obj["kind"] == "StatefulSet":
+            assert len(name) <= 52, name
+    names = [(o["kind"], o["metadata"]["name"]) for o in objects]
+    assert len(names) == len(set(names)), "truncation made two objects share a name"
 
 
 def test_schema_check_catches_a_misspelt_field(rendered) -> None:

@@ -244,3 +244,30 @@ def test_exsim_accounts_and_own_data_come_from_a_secret_and_a_claim(rendered) ->
     args = container["args"]
     assert args[args.index("--symbols") + 1] == "BTCUSDT,ETHUSDT"
     assert "--paused" in args
+
+
+PORT_FLAGS = ("--metrics-port", "--port", "--liveness-port")
+
+
+@pytest.mark.parametrize("name", sorted(VALUE_SETS))
+def test_each_process_listens_on_the_port_its_probes_and_services_use(rendered, name) -> None:
+    for where, spec in pod_specs(rendered(name)):
+        for c in spec["containers"]:
+            if c["name"] not in TRADEFLEET_CONTAINERS:
+                continue
+            args = c["args"]
+            flags = [f for f in PORT_FLAGS if f in args]
+            assert len(flags) == 1, f"{where}: expected one of {PORT_FLAGS} in {args}"
+            listening = int(args[args.index(flags[0]) + 1])
+            ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+            probed = {c[p]["httpGet"]["port"] for p in ("startupProbe", "livenessProbe",
+                                                          "readinessProbe") if p in c}
+            assert probed and {ports[p] for p in probed} == {listening}, where
+
+
+def test_operator_liveness_port_follows_the_value(helm) -> None:
+    objects = helm.template(sets=("operator.healthPort=8181",))
+    container = one(objects, "Deployment", "tradefleet-operator")["spec"]["template"]["spec"][
+        "containers"][0]
+    assert container["args"][1:3] == ["--liveness-port", "8181"]
+    assert container["ports"] == [{"name": "health", "containerPort": 8181, "protocol": "TCP"}]
