@@ -257,7 +257,7 @@ def run(
     import logging
 
     from tradefleet.api import ManifestError
-    from tradefleet.runner.fleet import run_fleet
+    from tradefleet.runner.fleet import Interrupted, run_fleet
     from tradefleet.telemetry.logging import setup_logging
 
     setup_logging("run", level="WARNING")
@@ -267,9 +267,9 @@ def run(
     except (ManifestError, ValueError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
-    except KeyboardInterrupt:
-        typer.echo("interrupted: every component was stopped", err=True)
-        raise typer.Exit(130) from None
+    except Interrupted as e:
+        typer.echo(f"interrupted ({e}): every component was stopped", err=True)
+        raise typer.Exit(128 + e.signum) from None
     from tradefleet.runner.summary import print_summary
 
     print_summary(report)

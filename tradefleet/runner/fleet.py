@@ -29,6 +29,8 @@ import logging
 import os
 import pathlib
 import secrets
+import signal
+import tempfile
 import time
 from dataclasses import dataclass, field
 
@@ -128,6 +130,19 @@ def load_fleet(paths: list[pathlib.Path]) -> tuple[list[TradingBot], RiskPolicy 
     return bots, (policies[0] if policies else None)
 
 
+def _pg_data_dir(fleet: Fleet) -> pathlib.Path:
+    """Where the embedded cluster lives: in the output folder, so the rows stay inspectable.
+
+    As root, PostgreSQL runs as an unprivileged system user that must be able to traverse
+    every parent folder; when one is private (e.g. pytest's tmp), it goes to a kept folder
+    under the system temp directory instead (the report names it).
+    """
+    wanted = fleet.out / "postgres"
+    if os.geteuid() != 0 or all(d.stat().st_mode & 0o001 for d in wanted.parents if d.exists()):
+        return wanted
+    return pathlib.Path(tempfile.gettempdir()) / f"tradefleet-{fleet.run_id}-postgres"
+
+
 def _parse_until(text: str | None) -> int | None:
     if not text:
         return None
@@ -165,8 +180,7 @@ class FleetRunner:
 
     async def _start_servers(self, fleet: Fleet) -> None:
         fleet.nats = nats_server()
-        # Embedded: the cluster lives in the output folder, so the run's rows stay inspectable.
-        fleet.postgres = postgres_server(data_dir=fleet.out / "postgres")
+        fleet.postgres = postgres_server(data_dir=_pg_data_dir(fleet))
         await asyncio.to_thread(fleet.nats.start)
         await asyncio.to_thread(fleet.postgres.start)
         fleet.nats_url, fleet.database_url = fleet.nats.url, fleet.postgres.url
@@ -398,8 +412,8 @@ class FleetRunner:
                 await self._settle()
             report = await build_report(fleet, final, started_ms)
             report["replay"]["lockstep_timings"] = {k: round(v, 3) for k, v in self.timings.items()}
-            report["database"] = (str(fleet.out / "postgres") if "DATABASE_URL" not in os.environ
-                                  else "DATABASE_URL")
+            report["database"] = ("DATABASE_URL" if "DATABASE_URL" in os.environ
+                                  else str(_pg_data_dir(fleet)))
             write_report(fleet.out, report)
             await self._record_run_end(report)
             return report
@@ -446,9 +460,45 @@ class FleetRunner:
                     await asyncio.to_thread(server.stop)
 
 
+class Interrupted(Exception):
+    """The run was stopped by SIGINT (Ctrl-C) or SIGTERM after every process was stopped."""
+
+    def __init__(self, signum: int):
+        self.signum = signum
+        super().__init__(f"stopped by signal {signum}")
+
+
+async def _run_until_signalled(options: RunOptions) -> dict:
+    """Run the fleet; SIGINT/SIGTERM cancel it, and the runner's cleanup stops everything."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    received: list[int] = []
+
+    def stop(signum: int) -> None:
+        if received:  # already stopping: a second Ctrl-C must not cut the cleanup short
+            log.warning("still stopping components; please wait")
+            return
+        received.append(signum)
+        log.warning("stopping every component (signal %d)", signum)
+        task.cancel()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop, signum)
+    try:
+        return await FleetRunner(options).run()
+    except asyncio.CancelledError:
+        if received:
+            raise Interrupted(received[0]) from None
+        raise
+
+
 def run_fleet(paths: list[str], data: str, speed: float | None, until: str | None,
               out: str | None, initial_balance: str, live: bool) -> dict:
-    """Entry of ``tradefleet run``: validate, run, return the report (raises on bad input)."""
+    """Entry of ``tradefleet run``: validate, run, return the report.
+
+    Raises ManifestError / ValueError on bad input (before anything starts) and
+    :class:`Interrupted` after a Ctrl-C / SIGTERM (once every process has been stopped).
+    """
     options = RunOptions(paths=[pathlib.Path(p) for p in paths], data=pathlib.Path(data),
                          speed=speed, until_ms=_parse_until(until),
                          initial_balance=initial_balance,
@@ -456,7 +506,7 @@ def run_fleet(paths: list[str], data: str, speed: float | None, until: str | Non
     if not options.data.is_dir():
         raise ValueError(f"--data {data}: no such folder (expected klines/, funding/, markprice/)")
     load_fleet(options.paths)  # fail before anything starts
-    return asyncio.run(FleetRunner(options).run())
+    return asyncio.run(_run_until_signalled(options))
 
 
-__all__ = ["FleetRunner", "RunOptions", "load_fleet", "run_fleet"]
+__all__ = ["FleetRunner", "Interrupted", "RunOptions", "load_fleet", "run_fleet"]
