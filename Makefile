@@ -22,16 +22,20 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# The main job: the example fleet on a week of real data (embedded NATS + PostgreSQL unless
+# NATS_URL / DATABASE_URL are set). RUN_ARGS="--until 2025-05-06T00:00Z" shortens it.
 run: $(STAMP)
-	$(VENV)/bin/tradefleet exsim --data data/binance-um --speed 20
+	$(VENV)/bin/tradefleet run examples/ --data data/binance-um $(RUN_ARGS)
 
-exsim: run
+# exsim alone, free-running at 20 bars/s, for pointing your own ccxt client at it.
+exsim: $(STAMP)
+	$(VENV)/bin/tradefleet exsim --data data/binance-um --speed 20
 
 test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	$(PY) bench/exsim_orders.py
+	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 lint: $(STAMP)
 	$(PY) -m ruff check . || true
