@@ -255,7 +255,8 @@ async def build_report(fleet, final_status: dict, started_ms: int) -> dict:
 
 
 def write_report(out: pathlib.Path, report: dict) -> None:
-    """Write report.json, equity.csv and report.html; removes the curves from ``report``."""
+    """Write report.json, equity.csv, equity.png and report.html; removes the curves from
+    ``report``."""
     curves = report.pop("_curves", {})
     (out / "report.json").write_text(json.dumps(report, indent=2))
     if curves:
@@ -267,6 +268,10 @@ def write_report(out: pathlib.Path, report: dict) -> None:
              "rejects": b["order_rejects"], "reconciled": b["reconciliation"]["ok"]}
             for b in report["bots"]]
     png = plot_equity_and_drawdown(curves) if curves else ""
+    if png:
+        import base64
+
+        (out / "equity.png").write_bytes(base64.b64decode(png.split(",", 1)[1]))
     replay = report["replay"]
     page = render_page(
         f"tradefleet run {report['run_id']}",
