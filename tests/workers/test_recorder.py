@@ -7,6 +7,7 @@ a fresh empty database, publishes real message bodies, and reads the rows back.
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime
 from decimal import Decimal as D
 
@@ -50,7 +51,8 @@ def utc(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
 
 
-async def test_klines_land_in_bars_with_exact_prices_and_times(bus, nats_url, pg_dsn):
+async def test_klines_land_in_bars_with_exact_prices_and_times(bus, nats_url, pg_dsn, caplog):
+    caplog.set_level(logging.INFO)  # every info log line of a start is formatted, too
     bodies = [kline(s, i) for s in ("BTCUSDT", "ETHUSDT") for i in range(50)]
     async with running(recorder_config(nats_url, pg_dsn)):
         await publish_klines(bus, bodies)

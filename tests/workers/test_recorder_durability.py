@@ -46,14 +46,15 @@ async def test_recorder_killed_mid_stream_then_restarted_loses_and_duplicates_no
     first = Recorder(config)
     task = asyncio.create_task(first.run())
     await wait_ready(first)
-    committed = 0
-    while committed < 1000:  # some batches committed, later ones fetched or in flight
-        committed = await count(pg_dsn, "bars")
+    deadline = time.monotonic() + 60
+    while await count(pg_dsn, "bars") < 1000:  # some batches committed, later ones in flight
+        assert time.monotonic() < deadline, "the first recorder committed nothing in 60 s"
         await asyncio.sleep(0.005)
     held_at_crash = first.queue.held
     task.cancel()  # a crash: no flush, no acks for what was not committed
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    done, _ = await asyncio.wait([task], timeout=30)
+    assert done, "the cancelled recorder did not end within 30 s"
+    assert task.cancelled()
     at_crash = await count(pg_dsn, "bars")
     assert at_crash < len(bodies), "the crash came too late to interrupt anything"
     assert held_at_crash > 0, "nothing was in flight at the crash"
@@ -62,9 +63,12 @@ async def test_recorder_killed_mid_stream_then_restarted_loses_and_duplicates_no
         await wait_rows(pg_dsn, "bars", len(bodies), timeout_s=60)
         await asyncio.sleep(0.5)  # any straggling redelivery must not add rows
     assert await count(pg_dsn, "bars") == len(bodies)
+    # A commit the crash interrupted may have landed without being counted, so the two
+    # recorders together counted at most every row once (a second insert is impossible:
+    # the primary key is the kline's natural key and the insert skips conflicts).
     written = (metric(first, "recorder_rows_written_total", table="bars")
                + metric(second, "recorder_rows_written_total", table="bars"))
-    assert written == len(bodies)
+    assert len(bodies) - 2 * config.batch_size <= written <= len(bodies)
     per_symbol = await rows(pg_dsn, "SELECT symbol, count(*), min(open_time_ms), "
                             "max(open_time_ms) FROM bars GROUP BY symbol ORDER BY symbol")
     assert per_symbol == [(s, 1000, T0, T0 + 999 * 60_000) for s in sorted(SYMBOLS)]

@@ -82,23 +82,19 @@ class HeldQueue:
         """Wait (at most ``timeout_s``, then return ``[]``) for a message, then up to
         ``linger_s`` more for ``max_n`` of them; return the batch, oldest first (still held
         until :meth:`release`)."""
-        async with self._changed:
-            try:
-                await asyncio.wait_for(self._changed.wait_for(lambda: len(self._items) > 0),
-                                       timeout_s)
-            except TimeoutError:
-                return []
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+        # cancellation that races with the wait ending, and the writer would never stop.
+        try:
+            async with asyncio.timeout(timeout_s), self._changed:
+                await self._changed.wait_for(lambda: len(self._items) > 0)
+        except TimeoutError:
+            return []
         if len(self._items) < max_n and linger_s > 0:
-            deadline = time.monotonic() + linger_s
-            async with self._changed:
-                while len(self._items) < max_n:
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        break
-                    try:
-                        await asyncio.wait_for(self._changed.wait(), left)
-                    except TimeoutError:
-                        break
+            try:
+                async with asyncio.timeout(linger_s), self._changed:
+                    await self._changed.wait_for(lambda: len(self._items) >= max_n)
+            except TimeoutError:
+                pass
         n = min(max_n, len(self._items))
         return [self._items.popleft() for _ in range(n)]
 

@@ -48,6 +48,9 @@ log = logging.getLogger(__name__)
 
 _Item = tuple[Held, list[Record]]
 
+IDLE_FETCH = 100
+"""Pull request size on a stream that had nothing waiting at the last fetch (messages)."""
+
 
 class Recorder:
     """One recorder process's work. ``await run()`` until :meth:`stop`.
@@ -139,18 +142,28 @@ class Recorder:
     # -- fetching -------------------------------------------------------------------------
 
     async def _fetch_loop(self, spec: ConsumerSpec, sub: Any) -> None:
-        """Pull from one durable consumer while there is room in the queue."""
+        """Pull from one durable consumer while there is room in the queue.
+
+        A full pull request (``fetch_batch``) is only made while the stream has messages
+        waiting; an idle stream is polled with a small one, so a request waiting on it
+        does not keep queue room from a busy stream."""
         delay = self.config.backoff_min_s
+        busy = False  # the first request is small; a backlog makes the next one full
+        idle_batch = min(self.config.fetch_batch, IDLE_FETCH)
         while not self._stopping.is_set():
-            n = await self.queue.reserve(self.config.fetch_batch)
+            _raise_if_cancelling()
+            n = await self.queue.reserve(self.config.fetch_batch if busy else idle_batch)
             msgs: list[Any] = []
             try:
                 if not self._stopping.is_set():
                     msgs = await sub.fetch(n, timeout=self.config.fetch_timeout_s)
                 delay = self.config.backoff_min_s
-            except nats.errors.TimeoutError:
-                pass  # idle stream
+            except TimeoutError:  # nats.errors.TimeoutError or asyncio's: an idle stream
+                pass
             except (nats.errors.Error, OSError) as exc:
+                if _cancelling():  # nats-py turns a cancel into ConnectionClosedError
+                    await self.queue.put([], n)
+                    raise asyncio.CancelledError from exc
                 log.warning("fetch from %s failed: %s %s; retrying in %.1fs (NATS reconnects "
                             "on its own; check the NATS server if this repeats)", spec.stream,
                             type(exc).__name__, exc, delay, extra={"stream": spec.stream})
@@ -162,11 +175,16 @@ class Recorder:
                 await self.queue.put([], n)
                 raise
             await self.queue.put([Held(m, spec.stream) for m in msgs], n)
+            busy = len(msgs) >= n
             if msgs:
                 self.metrics.messages.labels(spec.stream).inc(len(msgs))
                 self.metrics.queue_depth.set(self.queue.held)
                 with contextlib.suppress(Exception):
-                    self.metrics.pending.labels(spec.stream).set(msgs[-1].metadata.num_pending)
+                    pending = msgs[-1].metadata.num_pending
+                    self.metrics.pending.labels(spec.stream).set(pending)
+                    busy = busy or pending > 0
+            else:
+                self.metrics.pending.labels(spec.stream).set(0)
 
     async def _keep_alive_loop(self) -> None:
         """Extend the ack deadline of messages held longer than a third of ``ack_wait``
@@ -190,6 +208,7 @@ class Recorder:
     async def _write_loop(self) -> None:
         linger = self.config.flush_ms / 1000
         while True:
+            _raise_if_cancelling()
             if self._stopping.is_set() and self._fetchers_done.is_set() and not len(self.queue):
                 return
             batch = await self.queue.take(self.config.batch_size, linger, timeout_s=0.25)
@@ -373,6 +392,18 @@ class Recorder:
 
 class _Stopped(Exception):
     """Internal: ends the TaskGroup after a graceful stop."""
+
+
+def _cancelling() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+def _raise_if_cancelling() -> None:
+    """Honour a cancellation a library swallowed (nats-py and Python 3.11's wait_for can
+    lose one that races with a result), so a crash or TaskGroup shutdown never hangs."""
+    if _cancelling():
+        raise asyncio.CancelledError
 
 
 def _first_line(exc: BaseException) -> str:
