@@ -167,7 +167,8 @@ async def test_poison_message_lands_in_dlq_with_its_error_and_the_rest_commit(
     by_id = {m.headers[codec.MSG_ID]: m for m in dead}
     assert by_id["garbage-1"].data == b"{not json"
     assert by_id["garbage-1"].headers[codec.DLQ_ERROR].startswith("not JSON")
-    assert "high 102.5 is below open 100.5, close 999999" in by_id["bad-prices"].headers[codec.DLQ_ERROR]
+    error = by_id["bad-prices"].headers[codec.DLQ_ERROR]
+    assert "high 102.5 is below open 100.5, close 999999" in error
     assert by_id["bad-prices"].headers[codec.DLQ_SUBJECT] == subject
     assert await count(pg_dsn, "bars") == 9
     assert await count(pg_dsn, "bars", "WHERE open_time_ms = %d" % (T0 + 5 * 60_000)) == 0

@@ -19,7 +19,12 @@ from tradefleet.bus.fleet_messages import (
     position_msg_id,
 )
 from tradefleet.bus.publish import publish
-from tradefleet.workers.recorder import MIGRATIONS, apply_migrations, record_run_end, record_run_start
+from tradefleet.workers.recorder import (
+    MIGRATIONS,
+    apply_migrations,
+    record_run_end,
+    record_run_start,
+)
 from tradefleet.workers.recorder.schema import HYPERTABLES
 from tests.workers._recorder import T0, recorder_config, rows, running, wait_rows
 
