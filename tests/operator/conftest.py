@@ -48,8 +48,10 @@ class Emulator(kmock.KubernetesEmulator):
     422 for a JSON patch whose ``test`` op fails (optimistic concurrency, as the API server)."""
 
     _rv = itertools.count(1)
+    served = 0  # requests handled (the bench counts the operator's API calls with it)
 
     async def _handle(self, request: Any) -> Any:
+        self.served += 1
         if request.resource is not None:
             if request.action == enums.action.CREATE and isinstance(request.data, dict):
                 meta = request.data.setdefault("metadata", {})
@@ -238,7 +240,7 @@ def op_config(nats_url: str) -> OperatorConfig:
 
 @contextlib.asynccontextmanager
 async def running_operator(emu: Emulator, url: str, config: OperatorConfig,
-                           js: Any) -> AsyncIterator[Cluster]:
+                           js: Any, stop_timeout_s: float = 15) -> AsyncIterator[Cluster]:
     """kopf with the tradefleet registry against ``url`` until the block ends."""
     memo = kopf.Memo(fixed_connection=kopf.ConnectionInfo(server=url, insecure=True))
     settings = kopf.OperatorSettings()
@@ -260,7 +262,7 @@ async def running_operator(emu: Emulator, url: str, config: OperatorConfig,
         # unless it is in the (lazily read) ignored set.
         existing.add(asyncio.current_task())
         stop.set()
-        await asyncio.wait_for(runner, 15)
+        await asyncio.wait_for(runner, stop_timeout_s)
 
 
 @pytest.fixture
