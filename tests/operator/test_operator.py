@@ -276,15 +276,15 @@ async def test_marketdata_feed_symbols_are_the_union_of_the_bots(cluster):
     await _created(cluster, "one", symbols=["BTCUSDT"], onDelete="leave")
     await _created(cluster, "two", symbols=["ETHUSDT", "BTCUSDT"], onDelete="leave",
                    interval="5m")
-    await cluster.wait(lambda: _feed_symbols(cluster) == ["BTCUSDT", "ETHUSDT"], 10, "union")
+    await cluster.wait(lambda: _feed_symbols(cluster) == ["BTCUSDT", "ETHUSDT"], 20, "union")
     args = cluster.get(DEPLOYMENTS, "tradefleet", "marketdata-exsim")["spec"]["template"][
         "spec"]["containers"][0]["args"]
     assert args[args.index("--interval") + 1] == "1m,5m"
     await cluster.delete(TB, NS, "two")
-    await cluster.wait(lambda: _feed_symbols(cluster) == ["BTCUSDT"], 10, "shrunk")
+    await cluster.wait(lambda: _feed_symbols(cluster) == ["BTCUSDT"], 20, "shrunk")
     await cluster.delete(TB, NS, "one")
     await cluster.wait(lambda: cluster.get(DEPLOYMENTS, "tradefleet", "marketdata-exsim") is None,
-                       10, "feed removed")
+                       20, "feed removed")
 
 
 @pytest.mark.parametrize("namespace", ["cmd"])
