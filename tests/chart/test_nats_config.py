@@ -33,9 +33,10 @@ def _start(conf: Path, work: Path) -> tuple[subprocess.Popen, dict]:
         if ports and ports[0].stat().st_size:
             return proc, json.loads(ports[0].read_text())
         if proc.poll() is not None:
+            log = work / "nats.log"
             pytest.fail(f"nats-server refused the chart's config: "
                         f"{proc.stderr.read().decode() if proc.stderr else ''}"
-                        f"{(work / 'nats.log').read_text() if (work / 'nats.log').exists() else ''}")
+                        f"{log.read_text() if log.exists() else ''}")
         time.sleep(0.05)
     proc.kill()
     pytest.fail("nats-server did not start within 20 s")

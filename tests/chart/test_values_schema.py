@@ -53,7 +53,8 @@ def test_external_database_is_optional_without_the_recorder(helm) -> None:
     ("nats:\n  jetstream:\n    maxFileStore: 8Gi\n", "/nats/jetstream/maxFileStore"),
     ("exsim:\n  nodePort: 8080\n", "/exsim/nodePort"),
     ("exsim:\n  initialBalance: ten thousand\n", "/exsim/initialBalance"),
-    ("operator:\n  resources:\n    requests:\n      cpu: lots\n", "/operator/resources/requests/cpu"),
+    ("operator:\n  resources:\n    requests:\n      cpu: lots\n",
+     "/operator/resources/requests/cpu"),
     ("serviceMonitor:\n  interval: 30\n", "/serviceMonitor/interval"),
     ("image:\n  pullPolicy: Sometimes\n", "/image/pullPolicy"),
 ])

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 import typer
+from tradefleet.operator.config import RUN_AS_USER, OperatorConfig
+from tradefleet.operator.rbac import CLUSTER_ROLE_RULES
 
 from tests.chart._helm import env_of, find, one, pod_specs
 from tests.chart.conftest import VALUE_SETS
 from tradefleet.cli import app
-from tradefleet.operator.config import RUN_AS_USER, OperatorConfig
-from tradefleet.operator.rbac import CLUSTER_ROLE_RULES
 
 TRADEFLEET_CONTAINERS = {"operator", "risk", "recorder", "exsim"}
 
@@ -167,7 +167,7 @@ def test_every_component_command_line_is_accepted_by_the_cli(rendered, name) -> 
             cli = _cli_command(command)
             try:
                 cli.make_context(command, list(args), resilient_parsing=False)
-            except Exception as exc:  # click's UsageError/BadParameter, whichever click
+            except Exception as exc:  # noqa: BLE001 - UsageError of whichever click typer uses
                 pytest.fail(f"{where}: tradefleet {' '.join(c['args'])}: {exc}")
     assert "operator" in seen
 
