@@ -94,8 +94,10 @@ image:
 kind-load: image
 	$(KIND) load docker-image $(IMAGE) --name $(CLUSTER)
 
-# The chart with the local image (never pulled) and exsim on http://127.0.0.1:30910.
+# The chart with the local image (never pulled) and exsim on http://127.0.0.1:30910. The
+# CRDs are applied first: helm installs a chart's crds/ once and never upgrades them.
 deploy: kind-load chart
+	$(KUBECTL) --context $(KUBE_CONTEXT) apply --server-side --force-conflicts -f charts/tradefleet/crds/
 	$(HELM) upgrade --install $(RELEASE) charts/tradefleet --kube-context $(KUBE_CONTEXT) \
 	  --namespace $(NAMESPACE) --create-namespace \
 	  --set image.repository=$(IMAGE_REPO) --set image.tag=$(IMAGE_TAG) \

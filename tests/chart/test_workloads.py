@@ -16,6 +16,8 @@ from tests.chart.conftest import VALUE_SETS
 from tradefleet.cli import app
 
 TRADEFLEET_CONTAINERS = {"operator", "risk", "recorder", "exsim"}
+RESTRICTED_VOLUMES = {"configMap", "emptyDir", "persistentVolumeClaim", "secret", "projected",
+                      "downwardAPI", "ephemeral", "csi"}
 
 
 def _containers(spec: dict[str, Any]) -> list[dict[str, Any]]:
@@ -24,9 +26,18 @@ def _containers(spec: dict[str, Any]) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("name", sorted(VALUE_SETS))
 def test_every_pod_runs_hardened(rendered, name) -> None:
-    """Non-root, seccomp RuntimeDefault, read-only root, no capabilities, no escalation."""
+    """Pod Security Standard "restricted" and more: no host namespaces, only ephemeral or
+    claimed volumes, non-root, seccomp RuntimeDefault, no capabilities, no escalation, and
+    a read-only root filesystem."""
     problems = []
     for where, spec in pod_specs(rendered(name)):
+        for host in ("hostNetwork", "hostPID", "hostIPC"):
+            if spec.get(host):
+                problems.append(f"{where}: {host} is not allowed")
+        for volume in spec.get("volumes", []):
+            kinds = set(volume) - {"name"}
+            if not kinds <= RESTRICTED_VOLUMES:
+                problems.append(f"{where}: volume {volume['name']} is {kinds}")
         pod = spec.get("securityContext", {})
         if pod.get("runAsNonRoot") is not True or not pod.get("runAsUser"):
             problems.append(f"{where}: pod must run as a non-root UID")
