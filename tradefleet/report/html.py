@@ -34,15 +34,19 @@ def _png(fig) -> str:
 
 
 def plot_equity_and_drawdown(curves: dict[str, pd.Series]) -> str:
-    """PNG (data URL) with equity curves (USDT) above their drawdowns (%), one line per name."""
+    """PNG (data URL): each curve's PnL (equity minus its start, USDT) above its drawdown (%).
+
+    PnL rather than equity keeps a fleet total and its bots readable on one axis.
+    """
     fig, (ax_eq, ax_dd) = plt.subplots(2, 1, figsize=(11, 6.5), sharex=True,
                                        gridspec_kw={"height_ratios": [2, 1]})
     for name, eq in curves.items():
         if len(eq):
-            ax_eq.plot(eq.index, eq.values, label=name, linewidth=1.1)
-            ax_dd.fill_between(eq.index, drawdown_series(eq).values * 100, 0, alpha=0.35,
-                               label=name)
-    ax_eq.set_ylabel("equity (USDT)")
+            width = 2.0 if name == "fleet" else 1.1
+            ax_eq.plot(eq.index, eq.values - eq.iloc[0], label=name, linewidth=width)
+            ax_dd.plot(eq.index, drawdown_series(eq).values * 100, label=name, linewidth=width)
+    ax_eq.axhline(0, color="#999", linewidth=0.8)
+    ax_eq.set_ylabel("PnL (USDT)")
     ax_eq.legend(loc="upper left", fontsize=8)
     ax_eq.grid(alpha=0.3)
     ax_dd.set_ylabel("drawdown (%)")

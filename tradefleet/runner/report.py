@@ -163,7 +163,8 @@ def _equity_curve(initial: Decimal, fills: list, bars: list,
 
 
 def _money(x: Decimal) -> str:
-    return str(x.quantize(Decimal("0.00000001")))
+    """USDT with 8 decimals as Binance prints it ("0.00000000", never "0E-8")."""
+    return f"{x:.8f}"
 
 
 async def bot_report(fleet, rt, initial: Decimal) -> tuple[dict, pd.Series]:

@@ -31,5 +31,8 @@ def print_summary(report: dict) -> None:
                       _num(row["sharpe"]), _num(row["sortino"]),
                       f"{rd['allow']}/{rd['soft_allow']}/{rd['block']}",
                       "yes" if ok else "NO")
-    Console().print(table)
-    Console().print(f"report: {report['out']}/report.html · {report['out']}/report.json")
+    console = Console()
+    if not console.is_terminal:  # CI logs and pipes: wide enough that no column is cut
+        console = Console(width=200)
+    console.print(table)
+    console.print(f"report: {report['out']}/report.html · {report['out']}/report.json")
