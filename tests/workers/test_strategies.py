@@ -629,3 +629,17 @@ def test_bar_from_binance_kline_parses_strings_and_refuses_bad_fields():
         Bar.from_binance_kline(dict(k, T=1746403200000))
     with pytest.raises(ValueError, match="field 'v' is not a number"):
         Bar.from_binance_kline(dict(k, v="lots"))
+
+
+@pytest.mark.parametrize("name,params,field", [
+    ("ema_cross", {"ema_fast": 60}, "ema_slow"),
+    ("donchian_breakout", {"entry_period": 5}, "exit_period"),
+    ("mean_reversion", {"rsi_oversold": 80}, "rsi_overbought"),
+])
+def test_a_pair_rule_holds_when_the_other_side_is_left_at_its_default(name, params, field):
+    from pydantic import ValidationError
+
+    from tradefleet.workers.strategies import params_model
+
+    with pytest.raises(ValidationError, match=field):
+        params_model(name).model_validate(params)

@@ -18,7 +18,7 @@ class DonchianBreakoutParams(StrategyParams):
         default=20, le=10_000,
         description="Bars of the entry channel: enter when the close breaks their high/low.")
     exit_period: PositiveInt = Field(
-        default=10, le=10_000,
+        default=10, le=10_000, validate_default=True,
         description="Bars of the exit channel: exit a long when the close breaks below their "
         "low (a short above their high); at most entry_period.")
     allow_shorts: bool = Field(default=True,

@@ -17,7 +17,7 @@ class EmaCrossParams(StrategyParams):
 
     ema_fast: PositiveInt = Field(default=20, le=10_000,
                                   description="Fast EMA period, bars.")
-    ema_slow: PositiveInt = Field(default=50, le=10_000,
+    ema_slow: PositiveInt = Field(default=50, le=10_000, validate_default=True,
                                   description="Slow EMA period, bars; must exceed ema_fast.")
     allow_shorts: bool = Field(
         default=False,

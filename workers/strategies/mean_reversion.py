@@ -18,7 +18,7 @@ class MeanReversionParams(StrategyParams):
                                     description="Wilder RSI period, bars.")
     rsi_oversold: float = Field(default=30.0, gt=0, lt=100,
                                 description="Longs need RSI below this (0..100).")
-    rsi_overbought: float = Field(default=70.0, gt=0, lt=100,
+    rsi_overbought: float = Field(default=70.0, gt=0, lt=100, validate_default=True,
                                   description="Shorts need RSI above this (0..100); "
                                   "must exceed rsi_oversold.")
     bb_period: PositiveInt = Field(default=20, ge=2, le=10_000,
