@@ -53,3 +53,33 @@ def tail(path: Path, lines: int = 30) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return ""
+
+
+class ServerContext:
+    """``with`` / ``async with`` support for a server with ``start()`` and ``stop()``.
+
+    ``__aenter__``/``__aexit__`` run the blocking start and stop in a thread so an event
+    loop keeps serving while the server boots or shuts down.
+    """
+
+    def start(self):  # pragma: no cover - provided by the server class
+        raise NotImplementedError
+
+    def stop(self) -> None:  # pragma: no cover - provided by the server class
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, et, e, tb) -> None:
+        self.stop()
+
+    async def __aenter__(self):
+        import asyncio
+
+        return await asyncio.to_thread(self.start)
+
+    async def __aexit__(self, et, e, tb) -> None:
+        import asyncio
+
+        await asyncio.to_thread(self.stop)

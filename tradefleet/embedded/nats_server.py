@@ -23,9 +23,8 @@ import tempfile
 import time
 import weakref
 from pathlib import Path
-from types import TracebackType
 
-from tradefleet.embedded._process import stop_process, tail
+from tradefleet.embedded._process import ServerContext, stop_process, tail
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +52,7 @@ def nats_server_binary() -> Path:
     )
 
 
-class EmbeddedNats:
+class EmbeddedNats(ServerContext):
     """A nats-server child process with JetStream enabled.
 
     Parameters
@@ -202,25 +201,6 @@ class EmbeddedNats:
             shutil.rmtree(self._work, ignore_errors=True)
             self._work = None
 
-    def __enter__(self) -> EmbeddedNats:
-        return self.start()
-
-    def __exit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    async def __aenter__(self) -> EmbeddedNats:
-        import asyncio
-
-        return await asyncio.to_thread(self.start)
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        import asyncio
-
-        await asyncio.to_thread(self.stop)
 
 
 def _kill_orphan(proc: subprocess.Popen, work: Path) -> None:

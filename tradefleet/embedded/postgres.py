@@ -26,9 +26,8 @@ import time
 import warnings
 import weakref
 from pathlib import Path
-from types import TracebackType
 
-from tradefleet.embedded._process import free_port, stop_process, tail
+from tradefleet.embedded._process import ServerContext, free_port, stop_process, tail
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +76,7 @@ def _system_user() -> str | None:
     return _RUN_AS_WHEN_ROOT
 
 
-class EmbeddedPostgres:
+class EmbeddedPostgres(ServerContext):
     """A PostgreSQL child process listening on ``host:port`` with trust auth.
 
     Parameters
@@ -239,25 +238,6 @@ class EmbeddedPostgres:
             shutil.rmtree(self._work, ignore_errors=True)
             self._work = None
 
-    def __enter__(self) -> EmbeddedPostgres:
-        return self.start()
-
-    def __exit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    async def __aenter__(self) -> EmbeddedPostgres:
-        import asyncio
-
-        return await asyncio.to_thread(self.start)
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        import asyncio
-
-        await asyncio.to_thread(self.stop)
 
 
 def _kill_orphan(proc: subprocess.Popen, work: Path | None) -> None:
