@@ -7,12 +7,14 @@ be), and stops them all after the test, before the ``bus`` fixture deletes the s
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
+from nats.errors import NoRespondersError
 
 from tradefleet.api.riskpolicy import RiskPolicySpec
 from tradefleet.bus.connect import connect
@@ -38,6 +40,20 @@ class Clock:
         self.now_ms += ms
 
 
+async def request(nc, subject: str, payload: bytes, timeout: float = 2.0):
+    """``nc.request`` retrying "no responders" for up to a second: a service's fresh
+    subscription can take a few ms to reach other connections (nats-server), even after
+    the service's own flush."""
+    deadline = time.monotonic() + 1.0
+    while True:
+        try:
+            return await nc.request(subject, payload, timeout=timeout)
+        except NoRespondersError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.005)
+
+
 def check(bot: str = "default/a", symbol: str = "BTCUSDT", notional: str = "100", **kw) -> CheckRequest:
     """A check request with a fresh id."""
     return CheckRequest(request_id=uuid.uuid4().hex, bot=bot, symbol=symbol, side="long",
@@ -52,7 +68,7 @@ class RiskEnv:
         self._conns: list = []
 
     async def _connect(self, name: str):
-        nc = await connect(self.nats_url, name=name, connect_deadline_s=10)
+        nc = await connect(self.nats_url, name=name, connect_deadline_s=10, drain_timeout=5)
         self._conns.append(nc)
         return nc
 
@@ -61,7 +77,7 @@ class RiskEnv:
         replica = replica or f"r{len(self.services)}"
         svc = RiskService(await self._connect(f"risk:{replica}"), file_policy=policy,
                           replica=replica, clock=clock, settings=settings)
-        await svc.start()
+        await svc.start()  # stops what it started if it fails
         self.services.append(svc)
         return svc
 

@@ -13,7 +13,7 @@ import orjson
 
 from tradefleet.api.riskpolicy import RiskPolicySpec
 from tradefleet.workers.risk.protocol import Outcome
-from tests.workers._risk import Clock, check, risk  # noqa: F401 - fixture
+from tests.workers._risk import Clock, check, request, risk  # noqa: F401 - fixture
 
 LAST_ROOM = RiskPolicySpec(per_symbol_cap_usdt=1000, total_cap_usdt=1000)
 
@@ -112,9 +112,9 @@ async def test_expired_reservation_frees_its_room(risk):
 async def test_malformed_check_gets_an_error_reply_and_is_dead_lettered(risk, nc):
     await risk.service(LAST_ROOM)
     bad = check().to_dict() | {"side": "sideways", "v": 1}
-    reply = await nc.request("risk.check", orjson.dumps(bad), timeout=2)
+    reply = await request(nc, "risk.check", orjson.dumps(bad), timeout=2)
     assert "field 'side'" in orjson.loads(reply.data)["error"]
-    garbage = await nc.request("risk.check", b"\xff not json", timeout=2)
+    garbage = await request(nc, "risk.check", b"\xff not json", timeout=2)
     assert "not JSON" in orjson.loads(garbage.data)["error"]
     await asyncio.sleep(0.2)  # dead letters are written in the background
     dlq = await risk.js.stream_info("DLQ", subjects_filter="dlq.risk.check")
@@ -124,7 +124,7 @@ async def test_malformed_check_gets_an_error_reply_and_is_dead_lettered(risk, nc
 async def test_service_keeps_answering_after_malformed_requests(risk, nc):
     await risk.service(LAST_ROOM)
     for payload in (b"", b"[]", b'{"v": 1}', b'{"v": 1, "notional_usdt": {"x": 1}}'):
-        await nc.request("risk.check", payload, timeout=2)
+        await request(nc, "risk.check", payload, timeout=2)
     bot = await risk.client()
     assert (await bot.check(check())).outcome is Outcome.ALLOW
 

@@ -40,6 +40,7 @@ async def test_kill_switch_set_in_the_kv_policy_reaches_every_bot_within_one_sec
 
     await nc.subscribe("fleet.cmd.>", cb=on_command)
     await nc.flush()
+    await asyncio.sleep(0.05)  # nats-server: new interest reaches other connections within ms
     t0 = time.monotonic()
     await risk.put_policy(POLICY.model_copy(update={"kill_switch": True}))
     await _until(lambda: len(received) == len(fleet), timeout_s=3)

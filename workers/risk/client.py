@@ -71,9 +71,8 @@ class RiskServiceClient:
                 return Decision.block(rid, f"{len(self._pending)} earlier risk reports are not "
                                       "acknowledged yet (risk service unreachable?); no new "
                                       "exposure until they are (fail closed)")
-            msg = await self.nc.request(subjects.RISK_CHECK, encode(request.to_dict()),
-                                        timeout=self.timeout_ms / 1000,
-                                        headers=inject_headers() or None)
+            msg = await self._request(subjects.RISK_CHECK, encode(request.to_dict()),
+                                      inject_headers() or None)
             body = decode(msg.data, subject=subjects.RISK_CHECK)
             if "error" in body:
                 return Decision.block(rid, f"risk service refused the request: {body['error']}")
@@ -88,11 +87,29 @@ class RiskServiceClient:
             return Decision.block(rid, f"risk service gave no answer within {self.timeout_ms} ms "
                                   "(fail closed)")
         except NoRespondersError:
-            return Decision.block(rid, "no risk service is running (no responders on risk.check; "
-                                  "fail closed)")
+            return Decision.block(rid, f"no risk service is running (no responders on risk.check "
+                                  f"within {self.timeout_ms} ms; fail closed)")
         except Exception as exc:  # noqa: BLE001 - fail closed, never raise to the bot
             return Decision.block(rid, f"risk check failed ({type(exc).__name__}: {exc}); "
                                   "fail closed")
+
+    async def _request(self, subject: str, data: bytes,
+                       headers: dict[str, str] | None = None) -> Any:
+        """One request within ``timeout_ms``; "no responders" is retried with backoff until
+        the budget is spent (a service starting, or restarting, may miss a few ms), then
+        raised. A request nobody received is safe to repeat."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout_ms / 1000
+        delay = 0.002
+        while True:
+            try:
+                return await self.nc.request(subject, data, headers=headers,
+                                             timeout=max(deadline - loop.time(), 0.001))
+            except NoRespondersError:
+                if deadline - loop.time() <= delay:
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.05)
 
     # -- reports --------------------------------------------------------------------------
     async def confirm(self, reservation_id: str, bot: str, symbol: str,
@@ -128,7 +145,7 @@ class RiskServiceClient:
             while self._pending:
                 subject, data = self._pending[0]
                 try:
-                    msg = await self.nc.request(subject, data, timeout=self.timeout_ms / 1000)
+                    msg = await self._request(subject, data)
                     body = decode(msg.data, subject=subject)
                 except asyncio.CancelledError:
                     raise

@@ -81,6 +81,14 @@ _NO_POLICY_BOOKKEEPING = RiskPolicySpec()  # soft clocks of reports while no pol
 _OK = encode({"ok": True})
 
 
+async def _bounded(coro: Any, timeout_s: float = 1.0) -> None:
+    """Await ``coro`` for at most ``timeout_s``; errors are logged, not raised (shutdown)."""
+    try:
+        await asyncio.wait_for(coro, timeout_s)
+    except Exception as exc:  # noqa: BLE001 - best effort while stopping
+        log.debug("shutdown step failed: %s", exc)
+
+
 def wall_clock_ms() -> int:
     """UTC now in integer ms."""
     return time.time_ns() // 1_000_000
@@ -167,7 +175,17 @@ class RiskService:
 
     # -- lifecycle --------------------------------------------------------------------------
     async def start(self) -> "RiskService":
-        """Ensure streams and buckets, load state and policy, watch the policy, subscribe."""
+        """Ensure streams and buckets, load state and policy, watch the policy, subscribe.
+
+        Raises the NATS/JetStream error when that fails (after stopping what was started).
+        """
+        try:
+            return await self._start()
+        except BaseException:
+            await self.stop(timeout_s=0.5)
+            raise
+
+    async def _start(self) -> "RiskService":
         await ensure_streams(self.js, self._bus_config)
         await ensure_kv(self.js, self._bus_config)
         self._store = await StateStore.open(self.js)
@@ -197,28 +215,29 @@ class RiskService:
         return self
 
     async def stop(self, timeout_s: float = 5.0) -> None:
-        """Stop taking requests, answer the queued ones, stop the background tasks."""
+        """Stop taking requests, answer the queued ones, stop the background tasks.
+
+        Every step is bounded (``timeout_s`` for the queue, 1 s per NATS call), so a broken
+        connection cannot keep the service from stopping.
+        """
         self.health.ready.fail("stopping")
         for sub in self._subs:
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
+            await _bounded(sub.unsubscribe())
         self._subs.clear()
         deadline = time.monotonic() + timeout_s
         while (self._queue or self._committing) and time.monotonic() < deadline:
             await asyncio.sleep(0.005)
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=1.0)
         self._tasks.clear()
         if self._watcher is not None:
-            with contextlib.suppress(Exception):
-                await self._watcher.stop()
+            await _bounded(self._watcher.stop())
+            self._watcher = None
         if self._background:
             await asyncio.wait(self._background, timeout=max(0.1, deadline - time.monotonic()))
-        with contextlib.suppress(Exception):
-            await self.nc.flush(timeout=1)
+        await _bounded(self.nc.flush(timeout=1))
         log.info("risk service stopped", extra={"replica": self.replica})
 
     async def __aenter__(self) -> "RiskService":
@@ -527,12 +546,23 @@ class RiskService:
     # -- housekeeping -----------------------------------------------------------------------
     async def _housekeeping(self) -> None:
         """Every second: expire reservations and roll the day in KV, send auto-close cuts."""
+        failing_since: float | None = None
+        last_log = 0.0
         while True:
             await asyncio.sleep(self.settings.housekeeping_s)
             try:
                 await self._housekeep()
-            except Exception:  # noqa: BLE001 - keep going; logged
-                log.exception("risk housekeeping failed")
+                failing_since = None
+            except Exception as exc:  # noqa: BLE001 - keep going; logged, at most once a minute
+                now = time.monotonic()
+                if failing_since is None:
+                    failing_since = now
+                    log.exception("risk housekeeping failed (expiry, day roll, auto-close)")
+                    last_log = now
+                elif now - last_log >= 60:
+                    log.error("risk housekeeping still failing for %.0f s: %s",
+                              now - failing_since, exc)
+                    last_log = now
 
     async def _housekeep(self) -> None:
         now = self.clock()
