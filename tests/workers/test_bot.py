@@ -128,14 +128,22 @@ class Stack:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        for run in self.runs:
-            if not run.task.done():
-                await run.crash()
-        await self.feed.stop()
-        await self.exchange.close()
-        await self.admin.aclose()
-        await self._drop_streams()
+        # Each step bounded and independent: a slow one must not leave the rest (and the
+        # NATS connection) open for the next test.
+        steps = [*(run.crash() for run in self.runs if not run.task.done()), self.feed.stop(),
+                 self.exchange.close(), self.admin.aclose(), self._drop_streams()]
+        slow = []
+        for step in steps:
+            started = time.monotonic()
+            try:
+                async with asyncio.timeout(30):
+                    await step
+            except Exception as err:  # noqa: BLE001 - reported below, teardown goes on
+                slow.append(f"{step.__qualname__}: {type(err).__name__} {err}")
+            if time.monotonic() - started > 10:
+                slow.append(f"{step.__qualname__} took {time.monotonic() - started:.1f} s")
         await self.nc.close()
+        assert not slow, f"teardown problems: {slow}"
 
     async def _drop_streams(self) -> None:
         for name in (MARKET, FLEET, RISK, DLQ):

@@ -307,6 +307,12 @@ class Trader:
             log.warning("cannot read the account balance for sizing; keeping %s", self.equity,
                         extra={"error": f"{type(exc).__name__}: {exc}"})
 
+    async def close(self) -> None:
+        """Stop background work (the equity refresh) before the exchange client closes."""
+        if self._equity_task is not None and not self._equity_task.done():
+            self._equity_task.cancel()
+            await asyncio.gather(self._equity_task, return_exceptions=True)
+
     def _refresh_equity_soon(self) -> None:
         if self.spec.sizing.equity_usdt is not None:
             return
@@ -399,6 +405,8 @@ class Trader:
         if res is None or res.outcome in ("rejected", "failed"):
             return (SignalDisposition.ORDER_FAILED,
                     res.reason if res is not None else "close raised", None, None)
+        if res.outcome == "flat":
+            return SignalDisposition.NOTHING_TO_DO, res.reason or "already flat", None, None
         self.counters.exits += 1
         return SignalDisposition.EXECUTED, "", None, None
 
@@ -488,8 +496,10 @@ class Trader:
         with tracer.start_as_current_span("risk.check", attributes={
                 "symbol": sym, "notional_usdt": str(notional)}) as span:
             try:
-                decision = await asyncio.wait_for(self.risk.check(req), self.risk_timeout_s)
-            except asyncio.TimeoutError:
+                # asyncio.timeout, not wait_for: no extra task on the signal-to-order path.
+                async with asyncio.timeout(self.risk_timeout_s):
+                    decision = await self.risk.check(req)
+            except TimeoutError:
                 decision = Decision.block(rid, f"no risk answer within "
                                           f"{int(self.risk_timeout_s * 1000)} ms (fail closed)")
             except Exception as exc:  # noqa: BLE001 - fail closed

@@ -135,13 +135,14 @@ class BotWorker:
         self.trader: Trader | None = None
         self.executor: Executor | None = None
         self.feed: MarketFeed | None = None
+        self.commands: CommandListener | None = None
         self.metrics_server: Any = None
         self.nc: Any = None
         self.js: Any = None
         self._stop = asyncio.Event()
         self._stop_reason = ""
         self._consuming = False
-        self._last_loop_ms = time.monotonic()
+        self._last_loop_s = time.monotonic()
         self.started = asyncio.Event()
         """Set once the bot is consuming (tests and benchmarks wait on it)."""
 
@@ -280,10 +281,13 @@ class BotWorker:
         try:
             done, _ = await asyncio.wait(tasks | {stop}, return_when=asyncio.FIRST_COMPLETED)
         except asyncio.CancelledError:
-            # A crash (the task cancelled): the loops die with it, mid-bar if need be.
+            # A crash (the task cancelled): the loops die with it, mid-bar if need be. The
+            # stop flag too: on Python 3.11 asyncio.wait_for (inside nats-py's fetch) can
+            # turn a cancellation into a timeout, and the consume loop must not go on.
+            self._stop.set()
             for t in tasks | {stop}:
                 t.cancel()
-            await asyncio.gather(*tasks, stop, return_exceptions=True)
+            await asyncio.wait(tasks | {stop}, timeout=10)
             raise
         code = 0
         for t in done:
@@ -295,19 +299,23 @@ class BotWorker:
         self.request_stop(self._stop_reason or "a loop ended")
         # Let the consume loop finish the message in hand (it checks the stop flag).
         consume = next(t for t in tasks if t.get_name() == "bot:consume")
-        try:
-            await asyncio.wait_for(asyncio.shield(consume), self.options.drain_timeout_s)
-        except (asyncio.TimeoutError, Exception):  # noqa: BLE001 - cancelled below
-            pass
+        await asyncio.wait({consume}, timeout=self.options.drain_timeout_s)
+        if not consume.done():
+            log.warning("the bar in hand did not finish within %.0f s; cancelling it (it is "
+                        "redelivered to the next instance)", self.options.drain_timeout_s,
+                        extra={"stack": _stack(consume)})
         for t in tasks | {stop}:
             t.cancel()
-        await asyncio.gather(*tasks, stop, return_exceptions=True)
+        _, stuck = await asyncio.wait(tasks | {stop}, timeout=10)
+        for t in stuck:  # never hang the shutdown on a loop that ignores cancellation
+            log.error("loop %s did not stop within 10 s of being cancelled", t.get_name(),
+                      extra={"stack": _stack(t)})
         return code
 
     def _loop_alive(self) -> str | None:
         if not self._consuming:
             return None
-        idle = time.monotonic() - self._last_loop_ms
+        idle = time.monotonic() - self._last_loop_s
         if idle > 300:
             return f"consume loop stuck for {idle:.0f} s (one message takes too long)"
         return None
@@ -317,13 +325,17 @@ class BotWorker:
         assert feed is not None and trader is not None
         self._consuming = True
         while not self._stop.is_set():
-            self._last_loop_ms = time.monotonic()
+            self._last_loop_s = time.monotonic()
             msg = await feed.next(timeout_s=0.5)
             if msg is None:
                 continue
             if await self._handle(msg):
+                # A plain ack (no round trip): it travels on the same connection ahead of
+                # the next pull request, and with max_ack_pending 1 the server delivers
+                # nothing new before it has it. A lost ack only means a redelivery, which
+                # the bar's close time dedupes.
                 try:
-                    await msg.ack_sync(timeout=5)
+                    await msg.ack()
                 except Exception as exc:  # noqa: BLE001 - redelivered; the bar dedupes
                     log.warning("ack failed; the message will be redelivered and skipped as "
                                 "already processed", extra={"error": f"{type(exc).__name__}: "
@@ -364,10 +376,10 @@ class BotWorker:
             return False
 
     async def _commands(self) -> None:
-        trader = self.trader
-        assert trader is not None
+        trader, commands = self.trader, self.commands
+        assert trader is not None and commands is not None
         while True:
-            cmd = await self.commands.queue.get()
+            cmd = await commands.queue.get()
             if cmd.command_id == trader.last_command:
                 continue  # the last command, already applied at start
             await trader.apply(cmd)
@@ -394,7 +406,7 @@ class BotWorker:
         """Clean stop: listeners off, final status, connections closed. Positions stay on
         the exchange with their protective stops."""
         self.metrics.up.labels(self.bot.key).set(0)
-        if getattr(self, "commands", None) is not None:
+        if self.commands is not None:
             await self.commands.stop()
         if self.feed is not None:
             await self.feed.close()
@@ -410,6 +422,8 @@ class BotWorker:
     async def _abort(self) -> None:
         """Release connections without any trading action (crash path and the end of a
         clean stop)."""
+        if self.trader is not None:
+            await self.trader.close()
         if self.executor is not None:
             try:
                 await self.executor.close()
@@ -429,6 +443,15 @@ class BotWorker:
             except Exception:  # noqa: BLE001
                 pass
             self.metrics_server = None
+
+
+def _stack(task: asyncio.Task) -> str:
+    """Where ``task`` is waiting, for logs about a loop that does not stop."""
+    import io
+
+    out = io.StringIO()
+    task.print_stack(limit=12, file=out)
+    return out.getvalue()
 
 
 async def run_bot(bot: TradingBot, options: BotOptions | None = None, **kwargs: Any) -> int:
