@@ -156,3 +156,14 @@ async def test_confirmed_fill_keeps_its_room_as_a_position(risk):
     await a.confirm(d.reservation_id, "default/a", "BTCUSDT", D(800))
     assert (await b.check(check(bot="default/b", notional="300"))).outcome is Outcome.BLOCK
     assert (await b.check(check(bot="default/b", notional="200"))).outcome is Outcome.ALLOW
+
+
+async def test_daily_halt_lifts_at_midnight_utc(risk):
+    clock = Clock()  # 2025-05-05T00:00Z
+    await risk.service(RiskPolicySpec(daily_max_loss_usdt=150), clock=clock)
+    bot = await risk.client()
+    clock.advance(23 * 3_600_000)
+    await bot.report_trade("default/a", "BTCUSDT", D("-200"), clock())
+    assert (await bot.check(check())).outcome is Outcome.BLOCK
+    clock.advance(3_600_000)  # 00:00 UTC next day
+    assert (await bot.check(check())).outcome is Outcome.ALLOW

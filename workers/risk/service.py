@@ -64,7 +64,7 @@ from tradefleet.workers.risk.locks import PoolLocks
 from tradefleet.workers.risk.metrics import RiskMetrics
 from tradefleet.workers.risk.policy import POLICY_KEY, parse_policy
 from tradefleet.workers.risk.protocol import (
-    CheckRequest, ConfirmReport, Decision, Outcome, PositionReport, TradeReport,
+    CheckRequest, ConfirmReport, Decision, PositionReport, TradeReport,
 )
 from tradefleet.workers.risk.state import DAY_MS, FleetState
 from tradefleet.workers.risk.store import StateConflict, StateStore
@@ -408,7 +408,7 @@ class RiskService:
                 await publish_core(op.reply, encode(result.to_dict()))
                 self.metrics.decision(result.outcome.value, time.perf_counter() - op.t0)
                 await publish_core(subjects.RISK_EVENTS, encode(self._decision_event(op, result, now)))
-                if op.headers and TRACEPARENT in op.headers:
+                if op.headers and any(k.lower() == TRACEPARENT for k in op.headers):
                     self._trace(op, result)
                 continue
             if op.kind == "tick":
