@@ -249,6 +249,20 @@ class Stack:
         return ps[0] if ps else None
 
 
+async def test_loss_streak_halt_lifts_after_its_cooldown_in_market_time(stack):
+    s = stack
+    run = await s.start_bot(manifest("cooldown", s.rest_url, EMA_FAST_FLIP,
+                                     risk={"lossStreakLimit": 2, "lossStreakCooldownMin": 20}))
+    await _step_until(s, lambda: run.trader.phase is Phase.HALTED, what="the loss streak halt")
+    assert "resume after 20 min of market time" in run.trader.reason
+    halted_at = max(run.trader.last_close.values())
+    await s.step(10)
+    assert run.trader.phase is Phase.HALTED  # 10 bars (minutes) in: still cooling down
+    await _step_until(s, lambda: run.trader.phase is Phase.RUNNING, what="the cooldown's end")
+    assert max(run.trader.last_close.values()) >= halted_at + 20 * 60_000 - 60_000
+    assert run.trader.ledger.loss_streak == 0
+
+
 @pytest.fixture
 async def stack(exsim, nats_url) -> Any:
     async with Stack(exsim.rest_url, exsim.api_key, exsim.api_secret, nats_url) as s:

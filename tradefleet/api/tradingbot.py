@@ -156,6 +156,12 @@ class RiskLimitsSpec(WireModel):
         description="Consecutive losing trades after which the bot pauses entries "
         "(seed LOSS_STREAK_LIMIT).",
     )
+    loss_streak_cooldown_min: int = Field(
+        default=240, ge=0, le=10_080,
+        description="Minutes of market time (bar close times) a loss-streak halt lasts before "
+        "entries resume by themselves, like freqtrade's StoplossGuard stop_duration; 0 keeps "
+        "the bot halted until a resume command.",
+    )
     max_open_orders: int = Field(default=10, ge=1, le=200, description="Seed MAX_OPEN_ORDERS.")
 
 

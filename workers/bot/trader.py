@@ -153,6 +153,8 @@ class Trader:
         self.failed_reason: str | None = None
         self.paused_reason: str | None = ("spec.paused is true" if self.spec.paused else None)
         self.halted_reason: str | None = None
+        # Bar close time (UTC ms) at which a loss-streak halt lifts; None: no timed halt.
+        self.halted_until_ms: int | None = None
         self.draining = False
         self.last_command: str | None = None
         self.started_ms = _now_ms()
@@ -341,6 +343,8 @@ class Trader:
         if k.close_time <= self.last_close.get(sym, -1):
             return False
         bar = bar_from_kline(k)
+        if self.halted_until_ms is not None and bar.close_time >= self.halted_until_ms:
+            await self._end_streak_cooldown(bar.close_time)
         async with self.lock:
             view = self.executor.position(sym)
             synced = False
@@ -665,10 +669,24 @@ class Trader:
                                         "loss_streak": self.ledger.loss_streak})
         self._refresh_equity_soon()
         if self.ledger.streak_tripped and self.halted_reason is None:
+            cooldown = self.spec.risk.loss_streak_cooldown_min
+            lifts = (f"entries resume after {cooldown} min of market time or on a resume "
+                     "command" if cooldown else "send resume to trade again")
             self.halted_reason = (
                 f"loss streak: {self.ledger.loss_streak} consecutive losing trades reached "
-                f"risk.lossStreakLimit {self.ledger.loss_streak_limit}; send resume to trade again")
+                f"risk.lossStreakLimit {self.ledger.loss_streak_limit}; {lifts}")
+            self.halted_until_ms = closed.time_ms + cooldown * 60_000 if cooldown else None
             log.warning("entries halted", extra={"reason": self.halted_reason})
+            await self.phase_changed()
+
+    async def _end_streak_cooldown(self, now_ms: int) -> None:
+        """The loss-streak halt's cooldown is over: reset the streak, entries resume."""
+        self.halted_until_ms = None
+        if self.halted_reason is not None and self.halted_reason.startswith("loss streak"):
+            self.halted_reason = None
+            self.ledger.reset_streak()
+            self.metrics.loss_streak.labels(self.key).set(0)
+            log.info("loss-streak cooldown over; entries resume", extra={"bar_close_ms": now_ms})
             await self.phase_changed()
 
     async def _report_position(self, view: PositionView, time_ms: int) -> None:
@@ -709,6 +727,7 @@ class Trader:
         elif cmd.command is Command.RESUME:
             self.paused_reason = None
             self.halted_reason = None
+            self.halted_until_ms = None
             self.ledger.reset_streak()
             self.metrics.loss_streak.labels(self.key).set(0)
         else:
