@@ -9,6 +9,7 @@ import orjson
 
 from tradefleet.api.riskpolicy import RiskPolicySpec
 from tradefleet.bus import subjects
+from tradefleet.bus.fleet_messages import Command, CommandMsg
 from tradefleet.bus.streams import KV_RISK_POLICY
 from tradefleet.workers.risk.policy import POLICY_KEY
 from tradefleet.workers.risk.protocol import Outcome
@@ -45,7 +46,8 @@ async def test_kill_switch_set_in_the_kv_policy_reaches_every_bot_within_one_sec
     await risk.put_policy(POLICY.model_copy(update={"kill_switch": True}))
     await _until(lambda: len(received) == len(fleet), timeout_s=3)
     assert set(received) == {subjects.command(*b.split("/")) for b in fleet}
-    assert all(body["command"] == "kill" for _, body in received.values())
+    assert all(CommandMsg.model_validate(body).command is Command.KILL
+               for _, body in received.values())
     slowest = max(t for t, _ in received.values()) - t0
     assert slowest < 1.0, f"last kill command arrived after {slowest:.3f} s"
 

@@ -1,20 +1,23 @@
 """Commands the risk service sends to bots on ``fleet.cmd.{namespace}.{bot}`` (stream FLEET).
 
-Bodies (JSON, ``v`` added by the codec; times UTC ms; notionals USDT as decimal strings)::
+Bodies are the bot protocol's :class:`~tradefleet.bus.fleet_messages.CommandMsg`
+(``command``, ``command_id``, ``reason``, ``issued_by: "risk"``, ``ts_ms``; JSON with ``v``),
+with ``Nats-Msg-Id`` ``{ns}:{bot}:cmd:{command_id}`` as every command sender uses:
 
-    {"command": "kill", "reason": str, "time_ms": int, "source": "risk"}
-        kill switch: cancel entry orders, flatten every position, open nothing new.
-    {"command": "flatten", "reason": str, "time_ms": int, "source": "risk"}
-        DailyGuard ``onHalt: close_all``: flatten this bot's positions (it is halted too).
-    {"command": "auto_close", "symbol": "BTCUSDT", "notional_usdt": "100.5",
-     "target_notional_usdt": "899.5", "reason": str, "time_ms": int, "source": "risk"}
-        PortfolioGuard auto-close: reduce-only, bring the position's absolute notional on the
-        symbol down to at most ``target_notional_usdt`` (``notional_usdt`` is the cut as
-        computed); acting on the target makes a repeated instruction harmless.
+- ``kill``: the RiskPolicy kill switch; the bot cancels entries, flattens and halts.
+- ``drain``: DailyGuard ``onHalt: close_all``; the bot cancels orders and flattens, then
+  stays paused (the risk service keeps it halted until 00:00 UTC anyway).
+- ``auto_close`` (PortfolioGuard): reduce-only, bring the position's absolute notional on
+  ``symbol`` down to at most ``target_notional_usdt`` (extra fields ``symbol``,
+  ``notional_usdt`` = the cut, ``target_notional_usdt``; acting on the target makes a
+  repeat harmless). Sent only once the bot protocol's ``Command`` has an ``auto_close``
+  member (:data:`AUTO_CLOSE_SUPPORTED`); until then the instruction is the ``auto_close``
+  event on ``risk.events`` alone, because a bot dead-letters a command it does not know,
+  and a restarting bot applies the *last* command of its subject, which must stay a
+  state (pause/resume/drain/kill), not a one-off instruction.
 
-Commands are stored in FLEET, so a bot that was down reads the last one for its subject at
-start. Each carries a ``Nats-Msg-Id`` derived from what caused it (policy revision, halt,
-cut), so two risk replicas reacting to the same change store it once.
+``command_id`` is derived from what caused the command (policy revision, halt day, cut), so
+two risk replicas reacting to the same change store it once.
 
 The bots a fleet-wide command goes to are every bot the risk state knows (any bot that
 ever checked or reported) plus every bot with a heartbeat or status in stream FLEET.
@@ -24,12 +27,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
 from tradefleet.bus import subjects
 from tradefleet.bus.codec import msg_id
+from tradefleet.bus.fleet_messages import Command, CommandMsg
 from tradefleet.bus.publish import publish
 from tradefleet.bus.streams import FLEET
 from tradefleet.workers.risk.protocol import split_bot
@@ -37,52 +42,58 @@ from tradefleet.workers.risk.state import FleetState
 
 log = logging.getLogger(__name__)
 
-KILL = "kill"
-FLATTEN = "flatten"
-AUTO_CLOSE = "auto_close"
+ISSUED_BY = "risk"
+AUTO_CLOSE_SUPPORTED = "auto_close" in {c.value for c in Command}
+"""True once the bot protocol (tradefleet.bus.fleet_messages.Command) knows ``auto_close``."""
+_ID_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
-def kill_command(reason: str, now_ms: int) -> dict:
-    return {"command": KILL, "reason": reason, "time_ms": now_ms, "source": "risk"}
+def command_id(*parts: str | int) -> str:
+    """A CommandMsg ``command_id`` (``[A-Za-z0-9_.-]``, at most 128) from its cause."""
+    return _ID_UNSAFE.sub("_", "-".join(str(p) for p in ("risk", *parts)))[:128]
 
 
-def flatten_command(reason: str, now_ms: int) -> dict:
-    return {"command": FLATTEN, "reason": reason, "time_ms": now_ms, "source": "risk"}
+def kill_command(reason: str, now_ms: int, cid: str) -> dict:
+    """The kill-switch command body."""
+    return CommandMsg(command=Command.KILL, command_id=cid, reason=reason, issued_by=ISSUED_BY,
+                      ts_ms=now_ms).to_wire()
+
+
+def drain_command(reason: str, now_ms: int, cid: str) -> dict:
+    """DailyGuard close_all: flatten the halted bot."""
+    return CommandMsg(command=Command.DRAIN, command_id=cid, reason=reason, issued_by=ISSUED_BY,
+                      ts_ms=now_ms).to_wire()
 
 
 def auto_close_command(symbol: str, notional_usdt: Decimal, target_notional_usdt: Decimal,
-                       reason: str, now_ms: int) -> dict:
-    return {"command": AUTO_CLOSE, "symbol": symbol, "notional_usdt": notional_usdt,
-            "target_notional_usdt": target_notional_usdt, "reason": reason, "time_ms": now_ms,
-            "source": "risk"}
+                       reason: str, now_ms: int, cid: str) -> dict:
+    """The auto-close command body (only sendable when :data:`AUTO_CLOSE_SUPPORTED`)."""
+    return {"command": "auto_close", "command_id": cid, "reason": reason, "issued_by": ISSUED_BY,
+            "ts_ms": now_ms, "symbol": symbol, "notional_usdt": notional_usdt,
+            "target_notional_usdt": target_notional_usdt}
 
 
-def id_part(text: str) -> str:
-    """A msg-id part: no ':' or whitespace (codec.msg_id rule)."""
-    return "".join("_" if c == ":" or c.isspace() else c for c in text) or "_"
-
-
-async def send(js: Any, bot: str, body: dict, *dedupe: str | int, timeout: float = 2.0) -> bool:
+async def send(js: Any, bot: str, body: dict, timeout: float = 2.0) -> bool:
     """Publish command ``body`` to ``bot``'s command subject; True when stored.
 
-    ``dedupe`` parts make the ``Nats-Msg-Id`` (with the bot). Errors are logged, not
-    raised: one unreachable subject must not stop the others.
+    Errors are logged, not raised: one unreachable subject must not stop the others.
     """
     try:
         ns, name = split_bot(bot)
-        mid = msg_id("risk", *(id_part(str(p)) for p in dedupe), ns, name)
-        await publish(js, subjects.command(ns, name), body, msg_id=mid, timeout=timeout)
+        await publish(js, subjects.command(ns, name), body,
+                      msg_id=msg_id(ns, name, "cmd", body["command_id"]), timeout=timeout)
         return True
     except Exception as exc:  # noqa: BLE001 - logged with the bot; the caller counts failures
         log.error("cannot send %s command to %s: %s", body.get("command"), bot, exc,
-                  extra={"bot": bot, "command": body.get("command"), "error_type": type(exc).__name__})
+                  extra={"bot": bot, "command": str(body.get("command")),
+                         "error_type": type(exc).__name__})
         return False
 
 
-async def send_many(js: Any, bots: Iterable[str], body: dict, *dedupe: str | int) -> list[str]:
+async def send_many(js: Any, bots: Iterable[str], body: dict) -> list[str]:
     """Send ``body`` to every bot concurrently; returns the bots it reached."""
     ordered = sorted(set(bots))
-    done = await asyncio.gather(*(send(js, b, body, *dedupe) for b in ordered))
+    done = await asyncio.gather(*(send(js, b, body) for b in ordered))
     return [b for b, ok in zip(ordered, done) if ok]
 
 

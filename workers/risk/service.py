@@ -461,7 +461,7 @@ class RiskService:
     async def _event(self, body: dict, *dedupe: str | int) -> None:
         """Publish a (rare) event on risk.events with a JetStream ack; errors are logged."""
         try:
-            mid = "risk-" + "-".join(commands.id_part(str(p)) for p in dedupe) if dedupe else None
+            mid = commands.command_id(*dedupe) if dedupe else None
             await publish(self.js, subjects.RISK_EVENTS, body, msg_id=mid)
         except Exception as exc:  # noqa: BLE001
             log.error("cannot publish risk event %s: %s", body.get("type"), exc)
@@ -472,10 +472,10 @@ class RiskService:
         log.warning("bot halted: %s", reason, extra={"bot": bot, "action": action.value})
         await self._event({"type": "halt", "time_ms": now, "bot": bot, "reason": reason,
                            "action": action.value, "replica": self.replica},
-                          "halt", bot, now // DAY_MS)
+                          "halt", bot, now)
         if action is HaltAction.CLOSE_ALL:
-            await commands.send(self.js, bot, commands.flatten_command(reason, now),
-                                "flatten", now // DAY_MS)
+            cid = commands.command_id("drain", bot, now)
+            await commands.send(self.js, bot, commands.drain_command(reason, now, cid))
 
     # -- policy -----------------------------------------------------------------------------
     async def _watch_policy(self) -> None:
@@ -533,8 +533,8 @@ class RiskService:
         reason = "RiskPolicy kill switch is on: cancel entries, flatten, open nothing new"
         bots = await commands.known_bots(self.js, self._state)
         tag = revision if revision is not None else "file"
-        reached = await commands.send_many(self.js, bots, commands.kill_command(reason, now),
-                                           "kill", source, tag)
+        cid = commands.command_id("kill", source, tag)
+        reached = await commands.send_many(self.js, bots, commands.kill_command(reason, now, cid))
         self.metrics.kill_commands.inc(len(reached))
         log.warning("kill switch: kill command sent to %d of %d bots", len(reached), len(bots),
                     extra={"bots": reached})
@@ -590,6 +590,7 @@ class RiskService:
                                "notional_usdt": notional, "target_notional_usdt": target,
                                "reason": reason, "replica": self.replica},
                               "auto-close", bot, symbol, target)
-            await commands.send(self.js, bot,
-                                commands.auto_close_command(symbol, notional, target, reason, now),
-                                "auto-close", symbol, target)
+            if commands.AUTO_CLOSE_SUPPORTED:
+                cid = commands.command_id("auto-close", bot, symbol, target)
+                await commands.send(self.js, bot, commands.auto_close_command(
+                    symbol, notional, target, reason, now, cid))
