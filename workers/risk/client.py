@@ -130,10 +130,12 @@ class RiskServiceClient:
 
     async def report_trade(self, bot: str, symbol: str, realized_pnl_usdt: Decimal,
                            time_ms: int, equity_usdt: Decimal | None = None) -> None:
-        """A closed trade's realized PnL net of fees, USDT (and the bot's equity after it)."""
+        """A closed trade's realized PnL net of fees, USDT (and the bot's equity after it;
+        an equity <= 0 is not sent, the trade still is)."""
+        equity = None if equity_usdt is None else Decimal(equity_usdt)
         await self._report(subjects.RISK_TRADE, TradeReport(
             uuid.uuid4().hex, bot, symbol, Decimal(realized_pnl_usdt), time_ms,
-            None if equity_usdt is None else Decimal(equity_usdt)).to_dict())
+            equity if equity is not None and equity > 0 else None).to_dict())
 
     async def _report(self, subject: str, body: dict) -> None:
         self._pending.append((subject, encode(body)))
