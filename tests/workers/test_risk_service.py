@@ -167,3 +167,16 @@ async def test_daily_halt_lifts_at_midnight_utc(risk):
     assert (await bot.check(check())).outcome is Outcome.BLOCK
     clock.advance(3_600_000)  # 00:00 UTC next day
     assert (await bot.check(check())).outcome is Outcome.ALLOW
+
+
+async def test_twelve_bots_on_two_replicas_fill_the_cap_exactly(risk):
+    await risk.service(LAST_ROOM, replica="r1")
+    await risk.service(LAST_ROOM, replica="r2")
+    bots = [await risk.client(timeout_ms=3_000) for _ in range(12)]
+    for _ in range(5):
+        reqs = [check(bot=f"default/b{i}", notional="250") for i in range(12)]
+        decisions = await asyncio.gather(*(c.check(r) for c, r in zip(bots, reqs)))
+        approved = [(c, r, d) for c, r, d in zip(bots, reqs, decisions) if d.outcome.approved]
+        assert len(approved) == 4, [d.reason for d in decisions]
+        for c, r, d in approved:
+            await c.release(d.reservation_id, r.bot, r.symbol)
