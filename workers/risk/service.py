@@ -163,6 +163,7 @@ class RiskService:
         self._queue: list[_Op] = []
         self._wake = asyncio.Event()
         self._committing = False
+        self._stopping = False  # loops exit on it too: 3.11's wait_for can swallow a cancel
         self._subs: list[Any] = []
         self._tasks: list[asyncio.Task] = []
         self._background: set[asyncio.Task] = set()
@@ -224,6 +225,8 @@ class RiskService:
         for sub in self._subs:
             await _bounded(sub.unsubscribe())
         self._subs.clear()
+        self._stopping = True
+        self._wake.set()
         deadline = time.monotonic() + timeout_s
         while (self._queue or self._committing) and time.monotonic() < deadline:
             await asyncio.sleep(0.005)
@@ -297,7 +300,7 @@ class RiskService:
 
     # -- the commit loop --------------------------------------------------------------------
     async def _commit_loop(self) -> None:
-        while True:
+        while not (self._stopping and not self._queue):
             await self._wake.wait()
             await asyncio.sleep(0)  # let requests already read from the socket join this batch
             self._wake.clear()
@@ -480,6 +483,8 @@ class RiskService:
     # -- policy -----------------------------------------------------------------------------
     async def _watch_policy(self) -> None:
         async for entry in self._watcher:
+            if self._stopping:
+                return
             if entry is None:
                 continue  # "no more history" marker
             try:
@@ -548,8 +553,10 @@ class RiskService:
         """Every second: expire reservations and roll the day in KV, send auto-close cuts."""
         failing_since: float | None = None
         last_log = 0.0
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self.settings.housekeeping_s)
+            if self._stopping:
+                return
             try:
                 await self._housekeep()
                 failing_since = None
