@@ -39,6 +39,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -93,16 +94,14 @@ def summary(xs: list[float]) -> dict:
 
 
 async def run(bars: int, shorts: bool, logs: Path) -> dict:
-    from tradefleet.api import TradingBot
-    from tradefleet.embedded import nats_server
-    from tradefleet.telemetry import setup_logging
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
     from tradefleet.workers.bot.config import BotOptions, Credentials
     from tradefleet.workers.bot.worker import BotWorker
     from tradefleet.workers.execution import NullHooks
 
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-    from tradefleet.telemetry import setup_tracing
+    from tradefleet.api import TradingBot
+    from tradefleet.embedded import nats_server
+    from tradefleet.telemetry import setup_logging, setup_tracing
 
     setup_logging("bench", "WARNING")
     spans = InMemorySpanExporter()
@@ -205,9 +204,9 @@ def main() -> None:
     parser.add_argument("--bars", type=int, default=1500, help="bars to replay (default 1500)")
     parser.add_argument("--shorts", action="store_true", help="measure reversals instead")
     args = parser.parse_args()
-    logs = ROOT / "bench" / "results" / "tick_to_trade_logs"
-    logs.mkdir(parents=True, exist_ok=True)
+    logs = Path(tempfile.mkdtemp(prefix="tick_to_trade-"))  # exsim / marketdata output
     result = asyncio.run(run(args.bars, args.shorts, logs))
+    result["process_logs"] = str(logs)
     result["machine"] = {"python": platform.python_version(), "platform": platform.platform(),
                          "cpus": os.cpu_count(), "load_average_1m": round(os.getloadavg()[0], 2)}
     out = RESULTS if not args.shorts else RESULTS.with_name("tick_to_trade_reversal.json")

@@ -20,7 +20,7 @@ import time
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import ccxt.async_support as ccxt_async
 import httpx
@@ -28,11 +28,7 @@ import orjson
 import pytest
 import pytest_asyncio
 from nats.js.errors import NotFoundError
-
-from tradefleet.api import TradingBot
-from tradefleet.bus import connect, ensure_streams
-from tradefleet.bus.fleet_messages import Phase
-from tradefleet.bus.streams import DLQ, FLEET, MARKET, RISK
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from tradefleet.exsim.server import ccxt_urls
 from tradefleet.workers.bot.commands import send_command
 from tradefleet.workers.bot.config import BotOptions, Credentials
@@ -40,7 +36,14 @@ from tradefleet.workers.bot.market import durable_name
 from tradefleet.workers.bot.worker import BotWorker
 from tradefleet.workers.execution import NullHooks
 from tradefleet.workers.marketdata import Feed, FeedConfig
+from tradefleet.workers.risk.client import RiskServiceClient
 from tradefleet.workers.strategies import Action, Bar, build_strategy
+
+from tradefleet.api import TradingBot
+from tradefleet.bus import connect, ensure_streams
+from tradefleet.bus.fleet_messages import Phase
+from tradefleet.bus.streams import DLQ, FLEET, MARKET, RISK
+from tradefleet.telemetry import setup_tracing
 
 pytestmark = pytest.mark.slow
 
@@ -72,7 +75,7 @@ class Run:
     def trader(self):
         return self.worker.trader
 
-    async def started(self, timeout: float = 60) -> "Run":
+    async def started(self, timeout: float = 60) -> Run:
         waiter = asyncio.create_task(self.worker.started.wait())
         done, _ = await asyncio.wait({waiter, self.task}, timeout=timeout,
                                      return_when=asyncio.FIRST_COMPLETED)
@@ -99,14 +102,16 @@ class Run:
 class Stack:
     """exsim (reset), a clean JetStream, the marketdata feed, a fleet.> recorder and ccxt."""
 
-    def __init__(self, rest_url: str, api_key: str, api_secret: str, nats_url: str) -> None:
+    def __init__(self, rest_url: str, api_key: str, api_secret: str, nats_url: str,
+                 symbols: tuple[str, ...] = (SYM,)) -> None:
         self.rest_url, self.api_key, self.api_secret = rest_url, api_key, api_secret
+        self.symbols = list(symbols)
         self.nats_url = nats_url
         self.runs: list[Run] = []
         self.messages: list[tuple[str, dict, dict]] = []
         self.clock = 0
 
-    async def __aenter__(self) -> "Stack":
+    async def __aenter__(self) -> Self:
         self.nc = await connect(self.nats_url, name="test:bot-stack", connect_deadline_s=10)
         self.js = self.nc.jetstream(timeout=10)
         await self._drop_streams()  # replayed bars reuse msg ids: start from empty streams
@@ -117,7 +122,7 @@ class Stack:
         await self.nc.subscribe("fleet.>", cb=self._record)
         self.feed = Feed(FeedConfig(
             venue="exsim", ws_url="ws" + self.rest_url[len("http"):], rest_url=self.rest_url,
-            symbols=[SYM], intervals=["1m"], streams=["kline", "mark", "funding"],
+            symbols=self.symbols, intervals=["1m"], streams=["kline", "mark", "funding"],
             nats_url=self.nats_url, idle_timeout_s=None))
         self.feed_task = asyncio.create_task(self.feed.run())
         await self.feed.wait_connected(timeout=30)
@@ -165,11 +170,12 @@ class Stack:
         return [b for s, b, _ in self.messages
                 if s.endswith("." + kind) and (bot is None or s.split(".")[2] == bot)]
 
-    async def start_bot(self, bot: TradingBot, hooks: Any = None, **options: Any) -> Run:
+    async def start_bot(self, bot: TradingBot, hooks: Any = None, risk: Any = None,
+                        **options: Any) -> Run:
         opts = BotOptions(nats_url=self.nats_url, metrics_port=0, metrics_host="127.0.0.1",
                           exchange_options={"enableRateLimit": False}, **options)
         worker = BotWorker(bot, opts, credentials=Credentials(self.api_key, self.api_secret),
-                           hooks=hooks)
+                           hooks=hooks, risk=risk)
         run = Run(worker)
         self.runs.append(run)
         return await run.started()
@@ -186,9 +192,11 @@ class Stack:
                 await after()
 
     async def processed(self, run: Run, timeout: float = 20) -> None:
-        """Wait until ``run`` processed the bar closing just before the replay clock."""
+        """Wait until ``run`` processed the bar closing just before the replay clock (on
+        every symbol it trades)."""
         deadline = time.monotonic() + timeout
-        while run.trader is None or run.trader.last_close.get(SYM, -1) < self.clock - 1:
+        while run.trader is None or min(run.trader.last_close.get(x, -1) for x in
+                                        run.worker.bot.spec.symbols) < self.clock - 1:
             if run.task.done():
                 raise AssertionError(f"bot ended: {run.task.result()}")
             if time.monotonic() > deadline:
@@ -249,20 +257,6 @@ class Stack:
         return ps[0] if ps else None
 
 
-async def test_loss_streak_halt_lifts_after_its_cooldown_in_market_time(stack):
-    s = stack
-    run = await s.start_bot(manifest("cooldown", s.rest_url, EMA_FAST_FLIP,
-                                     risk={"lossStreakLimit": 2, "lossStreakCooldownMin": 20}))
-    await _step_until(s, lambda: run.trader.phase is Phase.HALTED, what="the loss streak halt")
-    assert "resume after 20 min of market time" in run.trader.reason
-    halted_at = max(run.trader.last_close.values())
-    await s.step(10)
-    assert run.trader.phase is Phase.HALTED  # 10 bars (minutes) in: still cooling down
-    await _step_until(s, lambda: run.trader.phase is Phase.RUNNING, what="the cooldown's end")
-    assert max(run.trader.last_close.values()) >= halted_at + 20 * 60_000 - 60_000
-    assert run.trader.ledger.loss_streak == 0
-
-
 @pytest.fixture
 async def stack(exsim, nats_url) -> Any:
     async with Stack(exsim.rest_url, exsim.api_key, exsim.api_secret, nats_url) as s:
@@ -282,6 +276,8 @@ async def traded(exsim_thread, nats_url) -> dict:
     step; then a clean stop. Everything is torn down before the tests read the record (a
     module-scoped loop sits idle while other tests run: nothing may stay connected)."""
     key, secret = exsim_thread.config.api_keys[0]
+    spans = InMemorySpanExporter()
+    setup_tracing("tradefleet-tests", span_exporter=spans)
     async with Stack(exsim_thread.base_url, key, secret, nats_url) as s:
         bot = manifest("traded", s.rest_url, EMA_FAST_FLIP,
                        execution={"tpTiers": [{"r": 1.5, "fraction": 0.5}], "trailing": False})
@@ -313,7 +309,10 @@ async def traded(exsim_thread, nats_url) -> dict:
             "position_after_stop": await s.position(),
             "protection_after_stop": await s.protection(),
             "headers": list(s.messages),
+            "spans": [(x.name, format(x.context.trace_id, "032x"),
+                       x.parent.span_id if x.parent else None) for x in spans.get_finished_spans()],
         }
+    spans.shutdown()  # stop collecting: the provider is process-wide
     return record
 
 
@@ -384,6 +383,15 @@ def test_a_signals_trace_id_is_on_its_signal_order_and_fill_messages(traded):
         assert {f["trace_id"] for f in mine_f} == {tid}
         checked += 1
     assert checked >= 5
+    # The risk check, the order and the fill are spans of the signal's trace.
+    by_trace: dict[str, set[str]] = {}
+    for name, tid, _ in traded["spans"]:
+        by_trace.setdefault(tid, set()).add(name)
+    for sig in signals:
+        names = by_trace[sig["trace_id"]]
+        assert {"signal", "fill"} <= names and names & {"order.entry", "order.reverse"}, names
+        if sig["action"] != "exit":
+            assert "risk.check" in names
     # The W3C context in the NATS headers carries the same trace id.
     for subject, body, headers in traded["headers"]:
         if subject.endswith((".signal", ".order", ".fill")) and body.get("trace_id"):
@@ -605,3 +613,68 @@ async def test_spec_paused_starts_paused_and_survives_a_restart(stack):
     await run.stop()
     again = await s.start_bot(bot)  # the stored resume does not override spec.paused
     assert again.trader.phase is Phase.PAUSED
+
+
+# -- guards --------------------------------------------------------------------------------------
+
+async def test_entries_fail_closed_when_the_risk_service_does_not_answer(stack):
+    s = stack
+    risk = RiskServiceClient(s.nc, timeout_ms=200)  # no risk service runs: no responders
+    run = await s.start_bot(manifest("noriskservice", s.rest_url, EMA_FAST_FLIP), risk=risk)
+    await _step_until(s, lambda: len(s.kind("signal", "noriskservice")) >= 3,
+                      what="three signals")
+    signals = s.kind("signal", "noriskservice")
+    assert {x["disposition"] for x in signals} == {"risk_blocked"}
+    assert all("fail closed" in x["disposition_reason"] for x in signals)
+    assert s.kind("order", "noriskservice") == [] and await s.exchange_orders() == []
+    assert run.trader.counters.risk_blocks == len(signals)
+
+
+async def test_loss_streak_halts_entries_until_resume(stack):
+    s = stack
+    run = await s.start_bot(manifest("streak", s.rest_url, EMA_FAST_FLIP,
+                                     risk={"lossStreakLimit": 2, "lossStreakCooldownMin": 0}))
+    await _step_until(s, lambda: run.trader.phase is Phase.HALTED, what="the loss streak halt")
+    assert run.trader.ledger.loss_streak == 2
+    assert "loss streak: 2 consecutive losing trades" in run.trader.reason
+    halted = s.kind("status", "streak")[-1]
+    assert halted["phase"] == "Halted" and halted["loss_streak"] == 2
+    entries = sum(1 for o in s.kind("order", "streak") if o["purpose"] == "entry")
+    await _step_until(s, lambda: any(x["disposition"] == "paused" and x["action"] != "exit"
+                                     for x in s.kind("signal", "streak")),
+                      what="an entry signal while halted")
+    assert sum(1 for o in s.kind("order", "streak") if o["purpose"] == "entry") == entries
+    await send_command(s.js, NS, "streak", "resume")
+    await s.wait_for(lambda: run.trader.phase is Phase.RUNNING, what="Running after resume")
+    assert run.trader.ledger.loss_streak == 0
+
+
+async def test_loss_streak_halt_lifts_after_its_cooldown_in_market_time(stack):
+    s = stack
+    run = await s.start_bot(manifest("cooldown", s.rest_url, EMA_FAST_FLIP,
+                                     risk={"lossStreakLimit": 2, "lossStreakCooldownMin": 20}))
+    await _step_until(s, lambda: run.trader.phase is Phase.HALTED, what="the loss streak halt")
+    assert "resume after 20 min of market time" in run.trader.reason
+    halted_at = max(run.trader.last_close.values())
+    await s.step(10)
+    assert run.trader.phase is Phase.HALTED  # 10 bars (minutes) in: still cooling down
+    await _step_until(s, lambda: run.trader.phase is Phase.RUNNING, what="the cooldown's end")
+    assert max(run.trader.last_close.values()) >= halted_at + 20 * 60_000 - 60_000
+    assert run.trader.ledger.loss_streak == 0
+
+
+@pytest.fixture
+async def two_symbol_stack(exsim, nats_url) -> Any:
+    async with Stack(exsim.rest_url, exsim.api_key, exsim.api_secret, nats_url,
+                     symbols=(SYM, "ETHUSDT")) as s:
+        yield s
+
+
+async def test_one_bot_consumes_every_bar_of_each_of_its_symbols(two_symbol_stack):
+    s = two_symbol_stack
+    run = await s.start_bot(manifest("pair", s.rest_url, LONG_ONLY, symbols=[SYM, "ETHUSDT"]))
+    await s.step(40)
+    assert run.trader.counters.bars_processed == 80
+    for sym in (SYM, "ETHUSDT"):
+        assert run.trader.strategies[sym].state()["bars"] == 40
+        assert run.trader.last_close[sym] == s.clock - 1

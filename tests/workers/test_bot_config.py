@@ -10,6 +10,15 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from tradefleet.workers.bot.config import (
+    ConfigError,
+    config_hash,
+    credentials_from_env,
+    load_bot,
+)
+from tradefleet.workers.bot.ledger import Ledger
+from tradefleet.workers.bot.main import main
+from tradefleet.workers.bot.market import durable_name, feed_subjects
 
 from tradefleet.bus import codec
 from tradefleet.bus.fleet_messages import (
@@ -20,15 +29,6 @@ from tradefleet.bus.fleet_messages import (
     StatusMsg,
     order_msg_id,
 )
-from tradefleet.workers.bot.config import (
-    ConfigError,
-    config_hash,
-    credentials_from_env,
-    load_bot,
-)
-from tradefleet.workers.bot.ledger import Ledger
-from tradefleet.workers.bot.market import durable_name, feed_subjects
-from tradefleet.workers.bot.main import main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -65,7 +65,7 @@ def test_invalid_config_exits_2_naming_each_bad_field(tmp_path, capsys):
 def test_cli_bot_command_exits_2_on_an_unknown_field(tmp_path):
     path = _write(tmp_path, GOOD.replace("interval: 1m", "interval: 1m\n  leverag: 3"))
     proc = subprocess.run([sys.executable, "-m", "tradefleet.cli", "bot", "--config", str(path)],
-                          capture_output=True, text=True, timeout=120, cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, check=False, cwd=ROOT,
                           env={**os.environ, "NATS_URL": "nats://127.0.0.1:1"})
     assert proc.returncode == 2, proc.stderr
     assert "spec.leverag" in proc.stderr

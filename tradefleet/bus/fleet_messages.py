@@ -280,6 +280,9 @@ class StatusMsg(_Body):
     pnl_day: Decimal = Field(default=Decimal(0), description="Realized net of fees since "
                              "00:00 UTC of the bot clock, USDT (seed pnl_day_usdt).")
     loss_streak: int = Field(default=0, description="Consecutive losing trades now.")
+    halted_until_ms: int | None = Field(default=None, description="Bar close time (UTC ms) "
+                                        "at which a loss-streak halt lifts by itself "
+                                        "(risk.lossStreakCooldownMin); None: no timed halt.")
     last_bar_close_ms: dict[str, int] = Field(default_factory=dict,
                                               description="Per symbol, the last processed "
                                               "bar's close time, UTC ms.")

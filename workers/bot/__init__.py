@@ -32,7 +32,14 @@ In-process use (tests, benchmarks)::
 """
 
 from .commands import CommandListener, send_command
-from .config import BotOptions, ConfigError, Credentials, config_hash, credentials_from_env, load_bot
+from .config import (
+    BotOptions,
+    ConfigError,
+    Credentials,
+    config_hash,
+    credentials_from_env,
+    load_bot,
+)
 from .worker import BotWorker, run_bot
 
 __all__ = [

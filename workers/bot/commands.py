@@ -67,8 +67,8 @@ class CommandListener:
         if self._sub is not None:
             try:
                 await self._sub.unsubscribe()
-            except Exception:  # noqa: BLE001 - connection already closed
-                pass
+            except Exception as exc:  # noqa: BLE001 - connection already closed
+                log.debug("command unsubscribe failed", extra={"error": repr(exc)})
             self._sub = None
 
 

@@ -167,7 +167,16 @@ class BotOptions:
 
 
 __all__ = [
-    "API_KEY_ENV", "API_SECRET_ENV", "BotOptions", "ConfigError", "Credentials",
-    "EXSIM_KEY_ENV", "EXSIM_SECRET_ENV", "ManifestError", "config_hash",
-    "credentials_from_env", "load_bot", "load_risk_policy",
+    "API_KEY_ENV",
+    "API_SECRET_ENV",
+    "EXSIM_KEY_ENV",
+    "EXSIM_SECRET_ENV",
+    "BotOptions",
+    "ConfigError",
+    "Credentials",
+    "ManifestError",
+    "config_hash",
+    "credentials_from_env",
+    "load_bot",
+    "load_risk_policy",
 ]

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from tradefleet.bus.fleet_messages import FillMsg, OrderMsg, PositionMsg
 from tradefleet.workers.execution import Fill, OrderResult, PositionView
+
+from tradefleet.bus.fleet_messages import FillMsg, OrderMsg, PositionMsg
 
 BPS = Decimal(10_000)
 

@@ -115,4 +115,4 @@ class Ledger:
         self.day_start_ms, self.pnl_day = day_start_ms, pnl_day
 
 
-__all__ = ["ClosedTrade", "DAY_MS", "Ledger"]
+__all__ = ["DAY_MS", "ClosedTrade", "Ledger"]

@@ -79,8 +79,9 @@ async def _serve(bot, options, credentials, policy, risk_service: bool) -> int:
 
 async def _service_client(options: BotOptions):
     """The shared risk service's client on its own NATS connection."""
-    from tradefleet.bus import connect
     from tradefleet.workers.risk.client import RiskServiceClient
+
+    from tradefleet.bus import connect
 
     nc = await connect(options.nats_url, name="bot:risk-client")
     return RiskServiceClient(nc, timeout_ms=options.risk_timeout_ms)

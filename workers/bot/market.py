@@ -36,12 +36,12 @@ from typing import Any
 
 from nats.js import api
 from nats.js.errors import NotFoundError
+from tradefleet.workers.strategies import Bar
 
 from tradefleet.api import TradingBotSpec
 from tradefleet.bus import codec, subjects
 from tradefleet.bus.market_messages import FundingMsg, KlineMsg, MarkMsg, decode_market
 from tradefleet.bus.streams import MARKET
-from tradefleet.workers.strategies import Bar
 
 log = logging.getLogger("tradefleet.workers.bot.market")
 
@@ -238,8 +238,8 @@ class MarketFeed:
         if self._sub is not None:
             try:
                 await self._sub.unsubscribe()
-            except Exception:  # noqa: BLE001 - connection already gone
-                pass
+            except Exception as exc:  # noqa: BLE001 - connection already gone
+                log.debug("market unsubscribe failed", extra={"error": repr(exc)})
             self._sub = None
 
 
@@ -257,7 +257,7 @@ async def _replay(js: Any, filter_subjects: list[str], upto_seq: int, batch: int
         while True:
             try:
                 msgs = await sub.fetch(batch, timeout=2.0)
-            except Exception as exc:  # noqa: BLE001 - a timeout: nothing more to read
+            except Exception as exc:
                 if type(exc).__name__ in ("TimeoutError", "FetchTimeoutError"):
                     return
                 raise
@@ -271,8 +271,8 @@ async def _replay(js: Any, filter_subjects: list[str], upto_seq: int, batch: int
     finally:
         try:
             await sub.unsubscribe()
-        except Exception:  # noqa: BLE001
-            pass
+        except Exception as exc:  # noqa: BLE001 - an ephemeral consumer expires anyway
+            log.debug("history unsubscribe failed", extra={"error": repr(exc)})
 
 
 async def _last_mark(js: Any, subject: str, upto_seq: int) -> MarkMsg | None:
@@ -324,6 +324,15 @@ def sort_history(bars: Iterable[Bar]) -> list[Bar]:
     return [seen[t] for t in sorted(seen)]
 
 
-__all__ = ["History", "INTERVAL_MS", "MarketFeed", "bar_from_kline", "durable_name",
-           "feed_subjects", "fetch_rest_bars", "kline_subjects", "lookback_bars",
-           "sort_history"]
+__all__ = [
+    "INTERVAL_MS",
+    "History",
+    "MarketFeed",
+    "bar_from_kline",
+    "durable_name",
+    "feed_subjects",
+    "fetch_rest_bars",
+    "kline_subjects",
+    "lookback_bars",
+    "sort_history",
+]

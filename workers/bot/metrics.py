@@ -122,4 +122,4 @@ class BotMetrics:
         self.position_notional.labels(self.bot, symbol).set(float(notional))
 
 
-__all__ = ["BotMetrics", "LATENCY_BUCKETS_MS"]
+__all__ = ["LATENCY_BUCKETS_MS", "BotMetrics"]

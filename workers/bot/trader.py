@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -41,20 +42,6 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-
-from tradefleet.api import TradingBot
-from tradefleet.bus.fleet_messages import (
-    Command,
-    CommandMsg,
-    Counters,
-    Phase,
-    SignalDisposition,
-    SignalMsg,
-    StatusMsg,
-    signal_id as make_signal_id,
-)
-from tradefleet.bus.market_messages import FundingMsg, KlineMsg, MarkMsg
-from tradefleet.telemetry.tracing import extract_context, get_tracer
 from tradefleet.workers.execution import (
     EntryRequest,
     ExecutionError,
@@ -66,6 +53,22 @@ from tradefleet.workers.execution import (
 from tradefleet.workers.risk import CheckRequest, Decision, RiskChecker
 from tradefleet.workers.sizing import SizingRefused, size_position
 from tradefleet.workers.strategies import Action, Bar, Signal, Strategy, build_strategy
+
+from tradefleet.api import TradingBot
+from tradefleet.bus.fleet_messages import (
+    Command,
+    CommandMsg,
+    Counters,
+    Phase,
+    SignalDisposition,
+    SignalMsg,
+    StatusMsg,
+)
+from tradefleet.bus.fleet_messages import (
+    signal_id as make_signal_id,
+)
+from tradefleet.bus.market_messages import FundingMsg, KlineMsg, MarkMsg
+from tradefleet.telemetry.tracing import extract_context, get_tracer
 
 from .events import fill_msg, order_msg, position_msg, signed_qty, unrealized
 from .ledger import DAY_MS, Ledger
@@ -226,6 +229,7 @@ class Trader:
             symbols=list(self.spec.symbols), interval=self.spec.interval, positions=positions,
             open_orders=open_orders, realized_pnl=self.ledger.realized, unrealized_pnl=upnl,
             pnl_day=self.ledger.pnl_day, loss_streak=self.ledger.loss_streak,
+            halted_until_ms=self.halted_until_ms,
             last_bar_close_ms=dict(self.last_close), last_stream_seq=self.last_stream_seq,
             counters=self.counters.model_copy(), last_command=self.last_command,
             config_hash=self.config_hash, started_ms=self.started_ms, ts_ms=_now_ms(),
@@ -233,8 +237,8 @@ class Trader:
 
     def restore(self, last: StatusMsg | None, clock_ms: int) -> None:
         """Carry over from the previous process's last status: a halt (loss streak or
-        kill) with its reason, the losing streak, and the day's PnL if ``clock_ms`` (the
-        bot clock now) is still in the same UTC day."""
+        kill) with its reason and cooldown end, the losing streak, and the day's PnL if
+        ``clock_ms`` (the bot clock now) is still in the same UTC day."""
         if last is None:
             return
         self.ledger.loss_streak = last.loss_streak
@@ -245,6 +249,7 @@ class Trader:
                                 day_start_ms=day)
         if last.phase is Phase.HALTED and last.reason:
             self.halted_reason = last.reason
+            self.halted_until_ms = last.halted_until_ms
         self.metrics.loss_streak.labels(self.key).set(self.ledger.loss_streak)
 
     # ------------------------------------------------------------------ start-up
@@ -777,7 +782,7 @@ def _jsonable(reason: Any) -> dict[str, Any]:
         if isinstance(v, (str, int, bool)) or v is None:
             out[str(k)] = v
         elif isinstance(v, float):
-            out[str(k)] = v if v == v and v not in (float("inf"), float("-inf")) else None
+            out[str(k)] = v if math.isfinite(v) else None
         else:
             try:
                 out[str(k)] = float(v)

@@ -36,6 +36,8 @@ from typing import Any
 
 from nats.js.errors import NotFoundError
 from prometheus_client import CollectorRegistry
+from tradefleet.workers.execution import ExecutionHooks, Executor, pct_stop_fallback
+from tradefleet.workers.risk import LocalRiskChecker, RiskChecker
 
 from tradefleet.api import RiskPolicySpec, TradingBot
 from tradefleet.bus import codec, connect, ensure_streams, subjects
@@ -43,8 +45,6 @@ from tradefleet.bus.fleet_messages import Command, CommandMsg, Phase, StatusMsg
 from tradefleet.bus.market_messages import FundingMsg, KlineMsg, MarkMsg, decode_market
 from tradefleet.bus.streams import FLEET
 from tradefleet.telemetry import Health, serve_metrics, setup_tracing
-from tradefleet.workers.execution import ExecutionHooks, Executor, pct_stop_fallback
-from tradefleet.workers.risk import LocalRiskChecker, RiskChecker
 
 from .commands import CommandListener
 from .config import BotOptions, Credentials, config_hash, credentials_from_env
@@ -55,7 +55,7 @@ from .trader import Trader
 
 log = logging.getLogger("tradefleet.workers.bot")
 
-DEFAULT_STOP_FALLBACK_PCT = Decimal("1")
+DEFAULT_STOP_FALLBACK_PCT = Decimal(1)
 """Stop distance (percent of mark) for a position found without a stop at start, unless the
 strategy has a ``stop_pct`` parameter."""
 
@@ -166,7 +166,7 @@ class BotWorker:
         except asyncio.CancelledError:
             await self._abort()
             raise
-        except Exception as exc:  # noqa: BLE001 - reported as Failed with the reason
+        except Exception as exc:
             log.exception("bot failed to start")
             await self._fail(f"start-up failed: {type(exc).__name__}: {exc}")
             await self._abort()
@@ -287,7 +287,10 @@ class BotWorker:
             self._stop.set()
             for t in tasks | {stop}:
                 t.cancel()
-            await asyncio.wait(tasks | {stop}, timeout=10)
+            _, stuck = await asyncio.wait(tasks | {stop}, timeout=10)
+            for t in stuck:
+                log.error("loop %s did not stop within 10 s of being cancelled", t.get_name(),
+                          extra={"stack": _stack(t)})
             raise
         code = 0
         for t in done:
@@ -358,7 +361,7 @@ class BotWorker:
                 trader.on_mark(body)
             elif isinstance(body, FundingMsg):
                 trader.on_funding(body)
-        except Exception as exc:  # noqa: BLE001 - one bad bar must not stop the bot
+        except Exception as exc:
             log.exception("processing failed; message dead-lettered",
                           extra={"subject": msg.subject})
             return await self._dead_letter(msg, exc)
@@ -378,8 +381,14 @@ class BotWorker:
     async def _commands(self) -> None:
         trader, commands = self.trader, self.commands
         assert trader is not None and commands is not None
-        while True:
-            cmd = await commands.queue.get()
+        # Loops re-check the stop flag after every wait: on Python 3.11 a cancellation can
+        # be lost inside nats-py's asyncio.wait_for (a publish), and the loop must end anyway.
+        while not self._stop.is_set():
+            try:
+                async with asyncio.timeout(0.5):
+                    cmd = await commands.queue.get()
+            except TimeoutError:
+                continue
             if cmd.command_id == trader.last_command:
                 continue  # the last command, already applied at start
             await trader.apply(cmd)
@@ -387,8 +396,13 @@ class BotWorker:
     async def _heartbeat(self) -> None:
         trader = self.trader
         assert trader is not None
-        while True:
-            await asyncio.sleep(self.bot.spec.heartbeat_interval_s)
+        while not self._stop.is_set():
+            try:
+                async with asyncio.timeout(self.bot.spec.heartbeat_interval_s):
+                    await self._stop.wait()
+                return
+            except TimeoutError:
+                pass
             await trader.pub.status(trader.status("heartbeat"))
 
     # ------------------------------------------------------------------ stop
@@ -399,8 +413,8 @@ class BotWorker:
             self.trader.failed_reason = reason
             try:
                 await self.trader.phase_changed()
-            except Exception:  # noqa: BLE001 - NATS may be what failed
-                pass
+            except Exception as exc:  # noqa: BLE001 - NATS may be what failed
+                log.debug("cannot publish the Failed status", extra={"error": repr(exc)})
 
     async def _shutdown(self, failed: bool) -> None:
         """Clean stop: listeners off, final status, connections closed. Positions stay on
@@ -427,21 +441,21 @@ class BotWorker:
         if self.executor is not None:
             try:
                 await self.executor.close()
-            except Exception:  # noqa: BLE001
-                pass
+            except Exception as exc:  # noqa: BLE001 - closing anyway
+                log.debug("exchange client close failed", extra={"error": repr(exc)})
             self.executor = None
         if self.nc is not None:
             try:
                 if self.nc.is_connected:
                     await self.nc.close()
-            except Exception:  # noqa: BLE001
-                pass
+            except Exception as exc:  # noqa: BLE001 - closing anyway
+                log.debug("NATS close failed", extra={"error": repr(exc)})
             self.nc = None
         if self.metrics_server is not None:
             try:
                 await self.metrics_server.stop()
-            except Exception:  # noqa: BLE001
-                pass
+            except Exception as exc:  # noqa: BLE001 - closing anyway
+                log.debug("metrics server stop failed", extra={"error": repr(exc)})
             self.metrics_server = None
 
 
