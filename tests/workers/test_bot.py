@@ -16,6 +16,9 @@ clean shutdown). The other tests run their own short replays.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import sys
 import time
 from collections import Counter
 from decimal import Decimal
@@ -678,3 +681,37 @@ async def test_one_bot_consumes_every_bar_of_each_of_its_symbols(two_symbol_stac
     for sym in (SYM, "ETHUSDT"):
         assert run.trader.strategies[sym].state()["bars"] == 40
         assert run.trader.last_close[sym] == s.clock - 1
+
+
+async def test_cli_bot_process_runs_and_stops_cleanly_on_sigterm(stack, tmp_path):
+    s = stack
+    config = tmp_path / "bot.yaml"
+    config.write_text(f"""\
+apiVersion: tradefleet.io/v1alpha1
+kind: TradingBot
+metadata: {{name: cli, namespace: {NS}}}
+spec:
+  venue: exsim
+  symbols: [{SYM}]
+  strategy: {{name: ema_cross, params: {{ema_fast: 3, ema_slow: 8}}}}
+  endpoints: {{restUrl: "{s.rest_url}"}}
+""")
+    env = {**os.environ, "NATS_URL": s.nats_url, "EXSIM_API_KEY": s.api_key,
+           "EXSIM_API_SECRET": s.api_secret, "LOG_LEVEL": "WARNING"}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tradefleet.cli", "bot", "--config", str(config),
+        "--metrics-port", "0", env=env, stderr=asyncio.subprocess.PIPE)
+    try:
+        await s.wait_for(lambda: any(x["phase"] == "Running" for x in s.kind("status", "cli")),
+                         timeout=60, what="the bot process to report Running")
+        proc.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(proc.wait(), 30)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    stderr = (await proc.stderr.read()).decode()
+    assert code == 0, stderr
+    await s.wait_for(lambda: s.kind("status", "cli")[-1]["stopped"], what="the final status")
+    assert "stopped (SIGTERM)" in s.kind("status", "cli")[-1]["reason"]
+    assert s.api_secret not in stderr
