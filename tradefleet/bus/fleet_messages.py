@@ -222,7 +222,8 @@ class PositionMsg(_Body):
     stop_order_id: str | None = None
     take_profit_prices: list[Decimal] = Field(default_factory=list)
     time_ms: int = Field(description="Bot clock of the change (bar close / exchange time), "
-                         "UTC ms.")
+                         "UTC ms; for cause rehydrate the exchange's position update time, "
+                         "or the host wall clock for a flat symbol.")
     cause: str = Field(default="", description="What changed it: fill, stop_moved, "
                        "rehydrate, drain, sync.")
 

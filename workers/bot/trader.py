@@ -489,6 +489,9 @@ class Trader:
         if res.outcome == "opened":
             self.counters.entries += 1
             return SignalDisposition.EXECUTED, "", qty, decision.outcome.value
+        if res.outcome == "refused" and res.entry is not None and res.entry.recovered:
+            # A redelivered bar whose entry the previous process already placed.
+            return SignalDisposition.NOTHING_TO_DO, res.reason, qty, decision.outcome.value
         if res.outcome == "unprotected":
             log.error("position is UNPROTECTED: no stop could be placed and the close failed; "
                       "sync retries protection on every bar", extra={"symbol": sym,
